@@ -3,6 +3,7 @@
 // heredocs, line span), exactly as BuildKit's frontend/dockerfile/parser splits them.
 // No validation of instruction semantics happens here; see parser/dockerfile.h for that.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,10 +56,34 @@ struct Ast {
     int end_line = 0;
 };
 
+// A directive found by detect_directive: `reference` is the value up to its first space,
+// `value` the whole value (`docker/dockerfile:1 // opts`), `line` 1-based (0 for JSON form).
+struct DetectedDirective {
+    std::string reference;
+    std::string value;
+    int line = 0;
+};
+
+// The `# name=value` lines at the top of a file, as BuildKit's DirectiveParser.ParseAll reads
+// them: scanning stops at the first line that is not a known directive. Throws
+// cbuild::ParseError when a directive is repeated.
+std::vector<Directive> parse_directives(std::string_view bytes, const std::string& file_name);
+
+// Finds directive `name` (`syntax`, `check`) as BuildKit's DetectSyntax/ParseDirective do: a
+// BOM and a `#!` first line are skipped; with `any_format`, `//name=value` comments and a JSON
+// document `{"name": "value"}` are tried after `#` comments. Never throws.
+std::optional<DetectedDirective> detect_directive(std::string_view bytes, std::string_view name,
+                                                  bool any_format);
+
 // Parses a whole Dockerfile. Throws cbuild::ParseError naming `file_name` and the line for a
 // repeated or invalid directive, a line over 65535 bytes, a non-string JSON array, a one-word
 // ENV/LABEL, an unterminated heredoc, a bad ONBUILD, or a file with no instructions.
 Ast parse_ast(std::string_view bytes, const std::string& file_name);
+
+// One word of a RUN/COPY/ADD line checked for a heredoc token (`<<EOF`, `3<<-"EOF"`), as
+// BuildKit's ParseHeredoc: nullopt when it is not one; cbuild::parser::ExpandError (from
+// parser/shell_lex.h) when the name does not lex (`<<'EOF`). The content is left empty.
+std::optional<Heredoc> parse_heredoc(const std::string& word);
 
 // BuildKit's `Node.Dump()` format: one "(keyword [flags] args...)" line per instruction,
 // each ending in "\n".

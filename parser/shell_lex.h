@@ -22,8 +22,12 @@ public:
     // Entries "NAME=VALUE"; a bare "NAME" means NAME set to the empty string.
     static Environment from_list(const std::vector<std::string>& entries);
 
+    // Sets NAME, replacing an earlier value in place.
     void set(std::string name, std::string value);
+    // The value of NAME, or nullopt when it is not set. Names are case-sensitive (Linux).
     std::optional<std::string> get(std::string_view name) const;
+    // The same without a copy: nullptr when NAME is not set; valid until the next set().
+    const std::string* find(std::string_view name) const;
     const std::vector<std::pair<std::string, std::string>>& entries() const { return m_entries; }
 
 private:
@@ -31,10 +35,17 @@ private:
 };
 
 // A malformed word (bad substitution, unterminated quote, ${N:?msg} on an unset N). The
-// message has no location; callers add file:line.
+// message is upstream's, `failed to process "WORD": REASON` (e.g. REASON `N: msg`); it has no
+// location, callers add file:line.
 class ExpandError : public Error {
 public:
-    using Error::Error;
+    explicit ExpandError(std::string message) : Error(message), m_message(std::move(message)) {}
+
+    // The whole message; unlike what(), it does not stop at a NUL byte taken from the word.
+    const std::string& message() const { return m_message; }
+
+private:
+    std::string m_message;
 };
 
 struct ExpandOptions {
@@ -67,6 +78,9 @@ public:
     Expansion process_words_with_matches(std::string_view word, const Environment& env) const;
 
 private:
+    Expansion expand(std::string_view word, const Environment& env, bool split,
+                     bool record) const;
+
     char m_escape;
     ExpandOptions m_options;
 };

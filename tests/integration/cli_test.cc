@@ -1,0 +1,133 @@
+// The cbuild binary as a user runs it: argument handling, exit statuses, error messages.
+
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "tests/support/shared_data.h"
+#include "tests/support/temp_dir.h"
+
+namespace cbuild {
+namespace {
+
+struct Result {
+    int status = -1;
+    std::string output;  // stdout and stderr together
+};
+
+// Runs `cbuild ARGS` through the shell (so tests can pipe stdin), in directory `cwd`.
+Result run_cbuild(const std::string& args, const std::string& cwd = ".", const std::string& stdin_text = "") {
+    std::string command = "cd '" + cwd + "' && ";
+    if (!stdin_text.empty()) command += "printf '" + stdin_text + "' | ";
+    else command += "</dev/null ";
+    command += "'" + test::cbuild_binary().string() + "' " + args + " 2>&1";
+    Result result;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (!pipe) return result;
+    std::array<char, 4096> buffer{};
+    while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
+    const int status = pclose(pipe);
+    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+}
+
+void write_file(const std::filesystem::path& path, const std::string& content) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << content;
+}
+
+class CliTest : public testing::Test {
+protected:
+    test::TempDir m_dir;
+};
+
+TEST_F(CliTest, VersionAndHelp) {
+    const Result version = run_cbuild("--version");
+    EXPECT_EQ(version.status, 0);
+    EXPECT_EQ(version.output.rfind("cbuild ", 0), 0u) << version.output;
+    const Result help = run_cbuild("build --help");
+    EXPECT_EQ(help.status, 0);
+    EXPECT_NE(help.output.find("--build-arg"), std::string::npos);
+    EXPECT_NE(help.output.find("--target"), std::string::npos);
+    EXPECT_EQ(help.output.find("--push"), std::string::npos) << "help must list only what is implemented";
+}
+
+TEST_F(CliTest, BuildWordIsOptionalAndCheckPlans) {
+    write_file(m_dir.path() / "Dockerfile-base", "FROM scratch AS a\nCOPY x /x\nFROM a\n");
+    const Result result = run_cbuild("-f Dockerfile-base -t repo/img:0.1 --check .", m_dir.path());
+    EXPECT_EQ(result.status, 0) << result.output;
+    EXPECT_NE(result.output.find("2 of 2 stages"), std::string::npos) << result.output;
+    EXPECT_EQ(run_cbuild("build -f Dockerfile-base --check .", m_dir.path()).status, 0);
+}
+
+TEST_F(CliTest, BuildWithoutCheckSaysExecutionIsNotAvailable) {
+    write_file(m_dir.path() / "Dockerfile", "FROM scratch\n");
+    const Result result = run_cbuild("-t demo:1 .", m_dir.path());
+    EXPECT_EQ(result.status, 1);
+    EXPECT_NE(result.output.find("cannot execute them yet"), std::string::npos) << result.output;
+}
+
+TEST_F(CliTest, UnknownOptionIsAUsageError) {
+    write_file(m_dir.path() / "Dockerfile", "FROM scratch\n");
+    const Result result = run_cbuild("--no-such-flag .", m_dir.path());
+    EXPECT_EQ(result.status, 2);
+    EXPECT_NE(result.output.find("no-such-flag"), std::string::npos) << result.output;
+    EXPECT_EQ(run_cbuild("--check", m_dir.path()).status, 2) << "PATH is required";
+    EXPECT_EQ(run_cbuild("--check . extra", m_dir.path()).status, 2);
+    EXPECT_EQ(run_cbuild("--check --platform linux .", m_dir.path()).status, 2);
+    EXPECT_EQ(run_cbuild("--check -t 'repo/UPPER' .", m_dir.path()).status, 2);
+    EXPECT_EQ(run_cbuild("debug nothing").status, 2);
+}
+
+TEST_F(CliTest, ParseErrorNamesFileLineAndShowsTheLine) {
+    write_file(m_dir.path() / "Dockerfile", "FROM scratch\n\nCOPY --frm=a b c\n");
+    const Result result = run_cbuild("--check .", m_dir.path());
+    EXPECT_EQ(result.status, 1);
+    EXPECT_NE(result.output.find("Dockerfile:3:"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("COPY --frm=a b c"), std::string::npos) << result.output;
+}
+
+TEST_F(CliTest, MissingDockerfileNamesThePath) {
+    const Result result = run_cbuild("--check .", m_dir.path());
+    EXPECT_EQ(result.status, 1);
+    EXPECT_NE(result.output.find("./Dockerfile"), std::string::npos) << result.output;
+}
+
+TEST_F(CliTest, DockerfileFromStdin) {
+    const Result result = run_cbuild("debug parse -f -", ".", "FROM scratch\\nCMD [\"a\"]\\n");
+    EXPECT_EQ(result.status, 0) << result.output;
+    EXPECT_EQ(result.output, "(from \"scratch\")\n(cmd \"a\")\n");
+}
+
+TEST_F(CliTest, DebugParseMatchesAGoldenCase) {
+    const auto dir = test::shared_dir() / "conformance" / "buildkit" / "parser" / "testfiles" / "env";
+    const Result result = run_cbuild("debug parse -f '" + (dir / "Dockerfile").string() + "'");
+    EXPECT_EQ(result.status, 0);
+    EXPECT_EQ(result.output, test::read_file(dir / "result"));
+}
+
+TEST_F(CliTest, BuildArgsAndTargetReachThePlan) {
+    write_file(m_dir.path() / "Dockerfile",
+               "ARG BASE=alpine\nFROM $BASE AS one\nARG MSG\nLABEL msg=$MSG\nFROM scratch AS two\n");
+    const Result result = run_cbuild("debug plan --build-arg BASE=debian:12 --build-arg MSG --target one .",
+                                     m_dir.path());
+    EXPECT_EQ(result.status, 0) << result.output;
+    EXPECT_NE(result.output.find("docker.io/library/debian:12"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("not needed by the target: stage 1 \"two\""), std::string::npos) << result.output;
+    const Result from_env = run_cbuild("debug plan --build-arg MSG --target one .", m_dir.path());
+    EXPECT_NE(from_env.output.find("LABEL msg="), std::string::npos) << from_env.output;
+}
+
+TEST_F(CliTest, DemoPlanPrints) {
+    const Result result = run_cbuild("debug plan '" + (test::source_dir() / "testdata" / "demo").string() + "'");
+    EXPECT_EQ(result.status, 0) << result.output;
+    EXPECT_NE(result.output.find("COPY --from=build /src/greeting.txt ./"), std::string::npos) << result.output;
+}
+
+}  // namespace
+}  // namespace cbuild

@@ -1,0 +1,119 @@
+#include "cli/build_inputs.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "common/error.h"
+#include "registry/reference.h"
+
+namespace cbuild::cli {
+
+namespace po = boost::program_options;
+
+po::options_description build_options(bool for_build) {
+    po::options_description options("Options");
+    options.add_options()
+        ("file,f", po::value<std::string>(), "Name of the Dockerfile (default: PATH/Dockerfile; `-` reads stdin)")
+        ("build-arg", po::value<std::vector<std::string>>()->composing(), "Set a build-time variable: KEY=VALUE, or KEY to take it from the environment")
+        ("target", po::value<std::string>(), "Build up to this stage (default: the last)")
+        ("platform", po::value<std::string>(), "Target platform, os/arch[/variant] (default: this machine's)");
+    if (for_build) {
+        options.add_options()
+            ("tag,t", po::value<std::vector<std::string>>()->composing(), "Name and optionally a tag, name:tag (repeatable)")
+            ("check", "Parse, expand and plan the build, report problems, and build nothing");
+    }
+    options.add_options()("help,h", "Print this help");
+    return options;
+}
+
+std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, bool for_build,
+                                                 const std::string& usage) {
+    po::options_description options = build_options(for_build);
+    po::options_description hidden;
+    hidden.add_options()("context", po::value<std::vector<std::string>>());
+    po::options_description all;
+    all.add(options).add(hidden);
+    po::positional_options_description positional;
+    positional.add("context", -1);
+
+    po::variables_map values;
+    try {
+        po::store(po::command_line_parser(arguments).options(all).positional(positional).run(), values);
+        po::notify(values);
+    } catch (const po::error& error) {
+        throw UsageError(error.what());
+    }
+    if (values.count("help")) {
+        std::cout << usage << "\n\n" << options;
+        return std::nullopt;
+    }
+
+    BuildInputs inputs;
+    const auto contexts = values.count("context") ? values["context"].as<std::vector<std::string>>()
+                                                  : std::vector<std::string>{};
+    if (contexts.size() != 1)
+        throw UsageError(contexts.empty() ? "requires exactly 1 argument: the build context PATH"
+                                          : "requires exactly 1 argument, got " + std::to_string(contexts.size()));
+    inputs.context = contexts[0];
+    if (inputs.context == "-") throw UsageError("a build context from stdin (`-`) is not supported");
+    inputs.dockerfile_path = values.count("file") ? values["file"].as<std::string>()
+                                                  : (std::filesystem::path(inputs.context) / "Dockerfile").string();
+    if (values.count("build-arg")) {
+        for (const std::string& arg : values["build-arg"].as<std::vector<std::string>>()) {
+            const std::size_t equals = arg.find('=');
+            const std::string key = arg.substr(0, equals);
+            if (key.empty()) throw UsageError("invalid --build-arg `" + arg + "`: the name is empty");
+            if (equals != std::string::npos) {
+                inputs.request.build_args[key] = arg.substr(equals + 1);
+            } else if (const char* value = std::getenv(key.c_str())) {
+                inputs.request.build_args[key] = value;  // `--build-arg KEY` takes KEY from the environment
+            }
+        }
+    }
+    if (values.count("target")) inputs.request.target = values["target"].as<std::string>();
+    inputs.request.build_platform = builder::Platform::host();
+    inputs.request.target_platform = values.count("platform")
+                                         ? builder::Platform::parse(values["platform"].as<std::string>())
+                                         : inputs.request.build_platform;
+    if (for_build) {
+        inputs.check = values.count("check") > 0;
+        if (values.count("tag")) {
+            for (const std::string& tag : values["tag"].as<std::vector<std::string>>()) {
+                try {
+                    registry::Reference::parse(tag);
+                } catch (const registry::ReferenceError& error) {
+                    throw UsageError(std::string("invalid tag: ") + error.what());
+                }
+                inputs.tags.push_back(tag);
+            }
+        }
+    }
+    return inputs;
+}
+
+std::string read_dockerfile(const std::string& path) {
+    if (path == "-") {
+        return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path, "cannot read the Dockerfile", errno);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    if (in.bad()) throw IoError(path, "cannot read the Dockerfile", errno);
+    return bytes.str();
+}
+
+builder::Plan plan_build(const BuildInputs& inputs) {
+    if (!std::filesystem::is_directory(inputs.context))
+        throw IoError(inputs.context, "the build context is not a directory", ENOTDIR);
+    const std::string name = inputs.dockerfile_path == "-" ? "Dockerfile" : inputs.dockerfile_path;
+    const parser::Dockerfile dockerfile = parser::parse_dockerfile(read_dockerfile(inputs.dockerfile_path), name);
+    return builder::make_plan(dockerfile, inputs.request);
+}
+
+}  // namespace cbuild::cli
