@@ -1,10 +1,11 @@
 #include "parser/shell_lex.h"
 
 #include <cstdint>
-#include <cstdio>
 #include <initializer_list>
 
+#include "parser/internal/go_quote.h"
 #include "parser/internal/shell_pattern.h"
+#include "parser/internal/shell_words.h"
 #include "parser/internal/text.h"
 #include "parser/internal/unicode_tables.h"
 
@@ -16,8 +17,7 @@ using internal::append_utf8;
 using internal::decode_rune;
 using internal::is_unicode_digit;
 using internal::is_unicode_letter;
-using internal::is_unicode_print;
-using internal::is_unicode_space;
+using internal::WordSplitter;
 
 constexpr std::int32_t k_eof = -1;
 
@@ -55,106 +55,6 @@ bool is_special_parameter(std::int32_t c) {
         return false;
     }
 }
-
-// Go's strconv.Quote, for the word named in error messages.
-std::string go_quote(std::string_view text) {
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out = "\"";
-    for (std::size_t pos = 0; pos < text.size();) {
-        const internal::Rune rune = decode_rune(text, pos);
-        const char32_t c = rune.code_point;
-        if (!rune.valid) {
-            const auto byte = static_cast<unsigned char>(text[pos]);
-            out += "\\x";
-            out += k_hex[byte >> 4];
-            out += k_hex[byte & 0xF];
-        } else if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (is_unicode_print(c)) {
-            out += text.substr(pos, rune.width);
-        } else if (c == '\a' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t' ||
-                   c == '\v') {
-            static constexpr char k_letters[] = "abtnvfr";  // \a=7 ... \r=13
-            out += '\\';
-            out += k_letters[c - '\a'];
-        } else {
-            char buffer[12];
-            if (c < ' ' || c == 0x7F)
-                std::snprintf(buffer, sizeof buffer, "\\x%02x", static_cast<unsigned>(c));
-            else if (c < 0x10000)
-                std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
-            else
-                std::snprintf(buffer, sizeof buffer, "\\U%08x", static_cast<unsigned>(c));
-            out += buffer;
-        }
-        pos += rune.width;
-    }
-    out += '"';
-    return out;
-}
-
-// BuildKit's wordsStruct: collects the words of the top-level expansion. Unquoted whitespace
-// ends a word; quoted text and escaped characters are added "raw" and never split.
-class WordSplitter {
-public:
-    void add_rune(char32_t c) {
-        if (!is_unicode_space(c)) {
-            add_raw_rune(c);
-        } else if (m_in_word && !m_word.empty()) {
-            m_words.push_back(std::move(m_word));
-            m_word.clear();
-            m_in_word = false;
-        }
-    }
-
-    // Plain ASCII text: what add_rune does for each byte, a span at a time.
-    void add_ascii(std::string_view text) {
-        const auto is_space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
-        for (std::size_t i = 0; i < text.size();) {
-            if (is_space(text[i])) {
-                add_rune(static_cast<char32_t>(text[i]));
-                ++i;
-                continue;
-            }
-            std::size_t end = i;
-            while (end < text.size() && !is_space(text[end])) ++end;
-            m_word.append(text.substr(i, end - i));
-            m_in_word = true;
-            i = end;
-        }
-    }
-
-    void add_raw_rune(char32_t c) {
-        append_utf8(m_word, c);
-        m_in_word = true;
-    }
-
-    // The unquoted result of a substitution: split like literal text.
-    void add_string(std::string_view text) {
-        for (std::size_t pos = 0; pos < text.size();) {
-            const internal::Rune rune = decode_rune(text, pos);
-            add_rune(rune.code_point);
-            pos += rune.width;
-        }
-    }
-
-    // Quoted text and `<<` plus blanks. An empty string still marks the word as started.
-    void add_raw_string(std::string_view text) {
-        m_word += text;
-        m_in_word = true;
-    }
-
-    std::vector<std::string> finish() {
-        if (!m_word.empty()) m_words.push_back(std::move(m_word));
-        return std::move(m_words);
-    }
-
-private:
-    std::string m_word;
-    std::vector<std::string> m_words;
-    bool m_in_word = false;
-};
 
 // One expansion of one word: BuildKit's shellWord. The source is read rune by rune as Go's
 // text/scanner reads it: an invalid byte is U+FFFD and a leading byte order mark is skipped.
@@ -457,9 +357,11 @@ private:
             return empty ? std::string() : word;
         case '?':
             if (!value)
-                throw ExpandError(name + ": " + (word.empty() ? "is not allowed to be unset" : word));
+                throw ExpandError(name + ": " +
+                                  (word.empty() ? "is not allowed to be unset" : word));
             if (empty)
-                throw ExpandError(name + ": " + (word.empty() ? "is not allowed to be empty" : word));
+                throw ExpandError(name + ": " +
+                                  (word.empty() ? "is not allowed to be empty" : word));
             return *value;
         case '#':
         case '%': {
@@ -482,7 +384,8 @@ private:
         std::string replacement = nested_word('}', true, "syntax error: missing '}'");
         const std::string* value = lookup(name);
         // Upstream writes one slash back even for `//`.
-        if (!value && m_options.skip_unset) return "${" + name + "/" + pattern + "/" + replacement + "}";
+        if (!value && m_options.skip_unset)
+            return "${" + name + "/" + pattern + "/" + replacement + "}";
         const std::string_view text = value ? std::string_view(*value) : std::string_view();
         return all ? internal::replace_pattern_all(text, pattern, replacement)
                    : internal::replace_pattern_first(text, pattern, replacement);
@@ -513,19 +416,25 @@ Environment Environment::from_list(const std::vector<std::string>& entries) {
 }
 
 void Environment::set(std::string name, std::string value) {
-    for (auto& [existing, existing_value] : m_entries) {
-        if (existing == name) {
-            existing_value = std::move(value);
-            return;
-        }
+    if (const auto it = m_index.find(name); it != m_index.end()) {
+        m_entries[it->second].second = std::move(value);
+        return;
     }
+    m_index.emplace(name, m_entries.size());
     m_entries.emplace_back(std::move(name), std::move(value));
 }
 
+void Environment::erase(std::string_view name) {
+    const auto it = m_index.find(name);
+    if (it == m_index.end()) return;
+    m_entries.erase(m_entries.begin() + static_cast<std::ptrdiff_t>(it->second));
+    m_index.clear();
+    for (std::size_t i = 0; i < m_entries.size(); ++i) m_index.emplace(m_entries[i].first, i);
+}
+
 const std::string* Environment::find(std::string_view name) const {
-    for (const auto& [existing, value] : m_entries)
-        if (existing == name) return &value;
-    return nullptr;
+    if (const auto it = m_index.find(name); it != m_index.end()) return &m_entries[it->second].second;
+    return m_fallback ? m_fallback->find(name) : nullptr;
 }
 
 std::optional<std::string> Environment::get(std::string_view name) const {
@@ -549,7 +458,8 @@ Expansion ShellLex::expand(std::string_view word, const Environment& env, bool s
             expansion.word = expander.expand(nullptr);
         }
     } catch (const ExpandError& error) {
-        throw ExpandError("failed to process " + go_quote(word) + ": " + error.message());
+        throw ExpandError("failed to process " + internal::go_quote(word) + ": " +
+                          error.message());
     }
     return expansion;
 }

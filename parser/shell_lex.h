@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -19,19 +20,31 @@ namespace cbuild::parser {
 class Environment {
 public:
     Environment() = default;
+    // A layer over `fallback`: names set here hide the fallback's; the fallback must outlive
+    // this object (the planner layers a stage's ENV over its ARGs this way).
+    explicit Environment(const Environment* fallback) : m_fallback(fallback) {}
     // Entries "NAME=VALUE"; a bare "NAME" means NAME set to the empty string.
     static Environment from_list(const std::vector<std::string>& entries);
 
     // Sets NAME, replacing an earlier value in place.
     void set(std::string name, std::string value);
+    // Unsets NAME in this layer (the fallback is untouched).
+    void erase(std::string_view name);
     // The value of NAME, or nullopt when it is not set. Names are case-sensitive (Linux).
     std::optional<std::string> get(std::string_view name) const;
     // The same without a copy: nullptr when NAME is not set; valid until the next set().
     const std::string* find(std::string_view name) const;
+    // This layer's entries, in the order they were first set.
     const std::vector<std::pair<std::string, std::string>>& entries() const { return m_entries; }
 
 private:
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+    };
     std::vector<std::pair<std::string, std::string>> m_entries;
+    std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>> m_index;  // name → entry
+    const Environment* m_fallback = nullptr;
 };
 
 // A malformed word (bad substitution, unterminated quote, ${N:?msg} on an unset N). The

@@ -51,9 +51,15 @@ public:
     using RuneRanges = std::vector<std::pair<char32_t, char32_t>>;
 
 private:
+    std::vector<RuneRanges> m_classes;  // before m_program, which is compiled into it
     std::vector<Instruction> m_program;
-    std::vector<RuneRanges> m_classes;
     bool m_anchored = false;  // the program starts with `^`, so only position 0 can match
 };
+
+// Parses `expression` into a program (split and jump targets absolute, ending in `match`),
+// appending its rune classes to `classes`. Throws RegexpSyntaxError. GoRegexp's front half,
+// in go_regexp_syntax.cc.
+std::vector<GoRegexp::Instruction> compile_go_regexp(std::string_view expression,
+                                                     std::vector<GoRegexp::RuneRanges>& classes);
 
 }  // namespace cbuild::parser::internal

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <random>
 #include <sstream>
 #include <string>
@@ -222,11 +221,15 @@ TEST(ShellLexTest, SyntaxErrorMessages) {
         return error_of([&] { return lex.process_word(word, env); });
     };
     EXPECT_EQ(error("${}"), "failed to process \"${}\": syntax error: bad substitution");
-    EXPECT_EQ(error("${a"), "failed to process \"${a\": unsupported modifier (\uFFFD) in substitution");
+    // Running out after the name reads Go's EOF rune, printed as U+FFFD.
+    EXPECT_EQ(error("${a"),
+              "failed to process \"${a\": unsupported modifier (\uFFFD) in substitution");
     EXPECT_EQ(error("${a:-b"), "failed to process \"${a:-b\": syntax error: missing '}'");
     EXPECT_EQ(error("${a/b"), "failed to process \"${a/b\": syntax error: missing '/' in ${}");
-    EXPECT_EQ(error("${a:=b}"), "failed to process \"${a:=b}\": unsupported modifier (:=) in substitution");
-    EXPECT_EQ(error("${a=b}"), "failed to process \"${a=b}\": unsupported modifier (=) in substitution");
+    EXPECT_EQ(error("${a:=b}"),
+              "failed to process \"${a:=b}\": unsupported modifier (:=) in substitution");
+    EXPECT_EQ(error("${a=b}"),
+              "failed to process \"${a=b}\": unsupported modifier (=) in substitution");
     EXPECT_EQ(error("'x"),
               "failed to process \"'x\": unexpected end of statement while looking for matching "
               "single-quote");
@@ -480,8 +483,8 @@ TEST(ShellLexTest, DeepNestingIsRefusedNotACrash) {
     };
     EXPECT_EQ(lex.process_word(nested(100), env), "x");
     const std::string too_deep = nested(101);
-    EXPECT_NE(error_of([&] { return lex.process_word(too_deep, env); }).find("nested more than 100"),
-              std::string::npos);
+    const std::string message = error_of([&] { return lex.process_word(too_deep, env); });
+    EXPECT_NE(message.find("nested more than 100"), std::string::npos) << message;
     // Far past the cap, and unterminated: still an error, not a stack overflow.
     std::string huge;
     for (int i = 0; i < 100000; ++i) huge += "${a:-";
@@ -516,26 +519,11 @@ TEST(ShellLexTest, RandomInputNeverCrashes) {
 TEST(ShellLexTest, LongPatternInputsFinish) {
     const ShellLex lex;
     const Environment env = test_env({"V=" + std::string(20000, 'a') + "b"});
-    const auto start = std::chrono::steady_clock::now();
+    // Quadratic-at-worst matching keeps this well inside the test timeout; a backtracking
+    // matcher would not finish.
     EXPECT_EQ(lex.process_word("${V//a/}", env), "b");
     EXPECT_EQ(lex.process_word("${V%%a*}", env), "");
     EXPECT_EQ(lex.process_word("${V/*c/}", env), "a" + std::string(19999, 'a') + "b");
-    const auto elapsed = std::chrono::steady_clock::now() - start;
-    EXPECT_LT(elapsed, std::chrono::seconds(5));
-}
-
-TEST(ShellLexTest, TenThousandLinesAreFast) {
-    const ShellLex lex;
-    const Environment env = test_env({"HOME=/root", "PATH=/usr/bin:/bin", "V=1.2.3"});
-    const std::string lines[] = {"${HOME:-/root}/bin \"$PATH\" 'x y'", "/opt/app-${V}.tar.gz",
-                                 "--from=build /src/${V%.*} ./dst", "apt-get install -y curl"};
-    const auto start = std::chrono::steady_clock::now();
-    std::size_t total = 0;
-    for (int i = 0; i < 10000; ++i) total += lex.process_words(lines[i % 4], env).size();
-    const auto elapsed = std::chrono::steady_clock::now() - start;
-    EXPECT_EQ(total, 2500u * (3 + 1 + 3 + 4));
-    // Debug and sanitizer builds are many times slower than release; this catches blow-ups.
-    EXPECT_LT(elapsed, std::chrono::milliseconds(2000));
 }
 
 }  // namespace
