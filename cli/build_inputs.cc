@@ -96,24 +96,41 @@ std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, boo
     return inputs;
 }
 
+namespace {
+
+std::string read_file(const std::string& path, const char* what) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path, what, errno);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    if (in.bad()) throw IoError(path, what, errno);
+    return bytes.str();
+}
+
+}  // namespace
+
 std::string read_dockerfile(const std::string& path) {
     if (path == "-") {
         return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw IoError(path, "cannot read the Dockerfile", errno);
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    if (in.bad()) throw IoError(path, "cannot read the Dockerfile", errno);
-    return bytes.str();
+    return read_file(path, "cannot read the Dockerfile");
 }
 
-builder::Plan plan_build(const BuildInputs& inputs) {
+PlannedBuild plan_build(const BuildInputs& inputs) {
     if (!std::filesystem::is_directory(inputs.context))
         throw IoError(inputs.context, "the build context is not a directory", ENOTDIR);
     const std::string name = inputs.dockerfile_path == "-" ? "Dockerfile" : inputs.dockerfile_path;
     const parser::Dockerfile dockerfile = parser::parse_dockerfile(read_dockerfile(inputs.dockerfile_path), name);
-    return builder::make_plan(dockerfile, inputs.request);
+    PlannedBuild build{builder::make_plan(dockerfile, inputs.request), "", parser::PatternMatcher()};
+    const std::filesystem::path dockerfile_path = inputs.dockerfile_path == "-" ? "" : inputs.dockerfile_path;
+    for (const std::filesystem::path& candidate : parser::ignore_file_for(dockerfile_path, inputs.context)) {
+        if (!std::filesystem::exists(candidate)) continue;
+        build.ignore_file = candidate.string();
+        build.ignore_patterns = parser::PatternMatcher::from_ignore_file(
+            read_file(build.ignore_file, "cannot read the ignore file"), build.ignore_file);
+        break;
+    }
+    return build;
 }
 
 }  // namespace cbuild::cli

@@ -9,6 +9,7 @@
 #include "builder/plan/plan.h"
 #include "cli/commands.h"
 #include "parser/dockerfile.h"
+#include "parser/dockerignore.h"
 
 namespace cbuild::cli {
 
@@ -32,8 +33,16 @@ std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, boo
 // Reads the Dockerfile (stdin for "-"); throws cbuild::IoError naming the path.
 std::string read_dockerfile(const std::string& path);
 
-// Reads and parses the Dockerfile, checks the context's .dockerignore, and plans the build.
+// What the front end makes of a build's inputs.
+struct PlannedBuild {
+    builder::Plan plan;
+    std::string ignore_file;  // the .dockerignore in effect, or empty
+    parser::PatternMatcher ignore_patterns;
+};
+
+// Reads and parses the Dockerfile, reads the build's .dockerignore
+// (`<Dockerfile>.dockerignore` first, then PATH/.dockerignore) and plans the build.
 // Throws cbuild::ParseError / IoError / Error.
-builder::Plan plan_build(const BuildInputs& inputs);
+PlannedBuild plan_build(const BuildInputs& inputs);
 
 }  // namespace cbuild::cli

@@ -46,7 +46,7 @@ int run_plan(const Arguments& arguments) {
     const auto inputs = parse_build_arguments(arguments, /*for_build=*/false,
                                               "Usage: cbuild debug plan [OPTIONS] PATH\n\nPrint the build plan.");
     if (!inputs) return 0;
-    std::cout << builder::describe(plan_build(*inputs));
+    std::cout << builder::describe(plan_build(*inputs).plan);
     return 0;
 }
 

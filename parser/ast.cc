@@ -23,6 +23,7 @@ using internal::trim_space;
 
 // bufio.Scanner's limit in BuildKit: a line (without its newline) must be shorter than 64 KiB.
 constexpr std::size_t k_max_line_length = 65535;
+constexpr int k_max_onbuild_depth = 16;
 
 struct PhysicalLine {
     std::string_view text;  // without the trailing '\n'; a '\r' before it is kept
@@ -88,8 +89,10 @@ private:
     // continues the instruction on the next line.
     bool trim_continuation(std::string& line) const;
 
-    Node node_from_line(const std::string& line, int line_number) const;
-    void parse_arguments(Node& node, std::string_view rest, int line_number) const;
+    // `depth` counts ONBUILD nesting, which is capped: BuildKit's typed layer rejects any
+    // ONBUILD inside ONBUILD, and an unbounded chain would recurse without limit.
+    Node node_from_line(std::string_view line, int line_number, int depth = 0) const;
+    void parse_arguments(Node& node, std::string_view rest, int line_number, int depth) const;
     std::vector<std::string> parse_words(std::string_view rest) const;
     void parse_name_value(Node& node, std::string_view rest, const char* keyword, int line_number) const;
     bool parse_json(Node& node, std::string_view rest, int line_number) const;
@@ -271,9 +274,9 @@ std::vector<std::string> split_whitespace(std::string_view rest) {
     return out;
 }
 
-Node LineParser::node_from_line(const std::string& line, int line_number) const {
+Node LineParser::node_from_line(std::string_view line, int line_number, int depth) const {
     Node node;
-    node.original = line;
+    node.original = std::string(line);
     const std::string_view trimmed = trim_space(line);
     std::size_t keyword_end = 0;
     while (keyword_end < trimmed.size() && !is_split_space(trimmed[keyword_end])) ++keyword_end;
@@ -286,7 +289,7 @@ Node LineParser::node_from_line(const std::string& line, int line_number) const 
         node.flags = extract_flags(trimmed.substr(args_start), rest);
         rest = trim_space(rest);
     }
-    parse_arguments(node, rest, line_number);
+    parse_arguments(node, rest, line_number, depth);
     return node;
 }
 
@@ -300,7 +303,7 @@ bool LineParser::parse_json(Node& node, std::string_view rest, int line_number) 
     return true;
 }
 
-void LineParser::parse_arguments(Node& node, std::string_view rest, int line_number) const {
+void LineParser::parse_arguments(Node& node, std::string_view rest, int line_number, int depth) const {
     const std::string& k = node.keyword;
     if (k == "run" || k == "cmd" || k == "entrypoint" || k == "shell") {
         if (!rest.empty() && !parse_json(node, rest, line_number)) node.args.emplace_back(rest);
@@ -332,7 +335,9 @@ void LineParser::parse_arguments(Node& node, std::string_view rest, int line_num
             node.args.emplace_back(command);
         }
     } else if (k == "onbuild") {
-        if (!rest.empty()) node.nested.push_back(node_from_line(std::string(rest), line_number));
+        if (rest.empty()) return;
+        if (depth >= k_max_onbuild_depth) fail(line_number, "ONBUILD instructions nested too deeply");
+        node.nested.push_back(node_from_line(rest, line_number, depth + 1));
     } else {
         node.args.emplace_back();  // unknown instructions keep no arguments
     }

@@ -61,8 +61,9 @@ std::optional<IgnorePattern> compile(std::string_view raw, std::optional<Pattern
     const bool exception = text.front() == '!';
     if (exception) {
         if (text.size() == 1)
-            internal::throw_pattern_error(
-                origin, "illegal exclusion pattern `!`: an exception needs a pattern after the `!`");
+            internal::throw_pattern_error(origin,
+                                          "illegal exclusion pattern `!`: an exception needs a "
+                                          "pattern after the `!`");
         text.erase(0, 1);
     }
     if (auto error = internal::glob_syntax_error(text))
@@ -102,7 +103,8 @@ std::vector<std::filesystem::path> ignore_file_for(const std::filesystem::path& 
                                                    const std::filesystem::path& context_dir) {
     std::vector<std::filesystem::path> out;
     if (dockerfile != "-" && dockerfile.has_filename())
-        out.push_back(dockerfile.parent_path() / (dockerfile.filename().string() + ".dockerignore"));
+        out.push_back(dockerfile.parent_path() /
+                      (dockerfile.filename().string() + ".dockerignore"));
     out.push_back(context_dir / ".dockerignore");
     return out;
 }
@@ -120,16 +122,19 @@ void PatternMatcher::adopt(std::vector<IgnorePattern> patterns) {
     for (const IgnorePattern& pattern : patterns) {
         if (!pattern.exception()) continue;
         m_has_exceptions = true;
-        if (without_trailing_glob(pattern.text()).find_first_of("*[]?^\\") != std::string_view::npos)
+        const std::string_view literal_part = without_trailing_glob(pattern.text());
+        if (literal_part.find_first_of("*[]?^\\") != std::string_view::npos)
             m_only_literal_exceptions = false;
     }
     m_patterns = std::make_shared<const std::vector<IgnorePattern>>(std::move(patterns));
 }
 
-PatternMatcher PatternMatcher::from_ignore_file(std::string_view bytes, const std::string& file_name) {
+PatternMatcher PatternMatcher::from_ignore_file(std::string_view bytes,
+                                                const std::string& file_name) {
     std::vector<IgnorePattern> compiled;
     for (IgnoreLine& line : read_lines(bytes, file_name))
-        if (auto one = compile(line.pattern, std::move(line.origin))) compiled.push_back(std::move(*one));
+        if (auto one = compile(line.pattern, std::move(line.origin)))
+            compiled.push_back(std::move(*one));
     PatternMatcher matcher;
     matcher.adopt(std::move(compiled));
     return matcher;
@@ -168,7 +173,8 @@ PatternMatcher::Match PatternMatcher::match_using_parent(std::string_view path,
                                                          const MatchInfo& parent) const {
     const std::size_t count = m_patterns->size();
     if (parent.m_known && parent.m_matched.size() != count)
-        throw PatternError("match state for `" + std::string(path) + "` comes from another matcher");
+        throw PatternError("match state for `" + std::string(path) +
+                           "` comes from another matcher");
     Match result;
     result.info.m_known = true;
     result.info.m_matched.assign(count, false);

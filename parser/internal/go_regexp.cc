@@ -49,7 +49,8 @@ bool GoRegexp::matches(std::string_view text) const {
     return matches_some_prefix(text, {text.size()});
 }
 
-bool GoRegexp::matches_some_prefix(std::string_view text, const std::vector<std::size_t>& ends) const {
+bool GoRegexp::matches_some_prefix(std::string_view text,
+                                   const std::vector<std::size_t>& ends) const {
     if (ends.empty()) return false;
     thread_local Scratch scratch;
     const std::size_t size = m_program.size();
@@ -76,7 +77,9 @@ bool GoRegexp::matches_some_prefix(std::string_view text, const std::vector<std:
                     break;
                 case Op::begin_text: if (pos == 0) scratch.stack.push_back(pc + 1); break;
                 case Op::end_text: if (pos == end) scratch.stack.push_back(pc + 1); break;
-                case Op::word_boundary: if (at_word_boundary()) scratch.stack.push_back(pc + 1); break;
+                case Op::word_boundary:
+                    if (at_word_boundary()) scratch.stack.push_back(pc + 1);
+                    break;
                 case Op::no_word_boundary:
                     if (!at_word_boundary()) scratch.stack.push_back(pc + 1);
                     break;

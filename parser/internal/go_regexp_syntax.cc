@@ -34,7 +34,6 @@ bool is_alnum(char32_t c) {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-
 int hex_value(char32_t c) {
     if (c >= '0' && c <= '9') return static_cast<int>(c - '0');
     if (c >= 'a' && c <= 'f') return static_cast<int>(c - 'a' + 10);
@@ -179,8 +178,8 @@ private:
             if (c == '*' || c == '+' || c == '?' || counts) {
                 if (counts) {
                     const auto [min, max] = *counts;
-                    if (min < 0 || min > k_max_repeat || max > k_max_repeat || (max >= 0 && min > max))
-                        fail("invalid repeat count");
+                    const bool too_big = min < 0 || min > k_max_repeat || max > k_max_repeat;
+                    if (too_big || (max >= 0 && min > max)) fail("invalid repeat count");
                 }
                 if (atoms.empty()) fail("missing argument to repetition operator");
                 // Perl syntax: `a**` is an error, not a doubled star; `a*?` is lazy.
@@ -390,7 +389,9 @@ private:
 
     // Go's parseInt: digits without a leading zero; -1 when too large to matter.
     std::optional<int> parse_count(std::size_t& at) const {
-        const auto digit = [&](std::size_t i) { return i < m_s.size() && m_s[i] >= '0' && m_s[i] <= '9'; };
+        const auto digit = [&](std::size_t i) {
+            return i < m_s.size() && m_s[i] >= '0' && m_s[i] <= '9';
+        };
         if (!digit(at) || (m_s[at] == '0' && digit(at + 1))) return std::nullopt;
         int value = 0;
         for (; digit(at); ++at)

@@ -75,7 +75,8 @@ std::string clean_path(std::string_view path) {
 
 std::string parent_dir(std::string_view path) {
     const std::size_t slash = path.rfind('/');
-    return clean_path(slash == std::string_view::npos ? std::string_view{} : path.substr(0, slash + 1));
+    if (slash == std::string_view::npos) return ".";
+    return clean_path(path.substr(0, slash + 1));
 }
 
 std::optional<std::string> glob_syntax_error(std::string_view p) {
@@ -170,7 +171,8 @@ Translation translate(std::string_view pattern) {
 }
 
 void throw_pattern_error(const std::optional<PatternOrigin>& origin, const std::string& message) {
-    if (origin) throw ParseError(origin->file, origin->line, origin->column, message, origin->source_line);
+    if (origin)
+        throw ParseError(origin->file, origin->line, origin->column, message, origin->source_line);
     throw PatternError(message);
 }
 
@@ -193,7 +195,8 @@ IgnorePattern::IgnorePattern(std::string text, bool exception, std::optional<Pat
 bool IgnorePattern::matches(std::string_view path) const {
     switch (m_kind) {
         case MatchKind::exact: return path == m_text;
-        case MatchKind::prefix: return path.starts_with(std::string_view(m_text).substr(0, m_text.size() - 2));
+        case MatchKind::prefix:  // `dir/**`: everything that starts with `dir/`
+            return path.starts_with(std::string_view(m_text).substr(0, m_text.size() - 2));
         case MatchKind::suffix: {
             const std::string_view suffix = std::string_view(m_text).substr(2);
             if (path.ends_with(suffix)) return true;

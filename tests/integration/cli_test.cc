@@ -92,6 +92,20 @@ TEST_F(CliTest, ParseErrorNamesFileLineAndShowsTheLine) {
     EXPECT_NE(result.output.find("COPY --frm=a b c"), std::string::npos) << result.output;
 }
 
+TEST_F(CliTest, DockerignoreIsReadAndABadPatternNamesItsLine) {
+    write_file(m_dir.path() / "Dockerfile", "FROM scratch\n");
+    write_file(m_dir.path() / ".dockerignore", "# comment\n*.log\n!keep.log\n");
+    const Result ok = run_cbuild("--check .", m_dir.path());
+    EXPECT_EQ(ok.status, 0) << ok.output;
+    EXPECT_NE(ok.output.find(".dockerignore has 2 patterns"), std::string::npos) << ok.output;
+
+    write_file(m_dir.path() / "Dockerfile.dockerignore", "a\n[\n");
+    const Result bad = run_cbuild("--check -f Dockerfile .", m_dir.path());
+    EXPECT_EQ(bad.status, 1);
+    EXPECT_NE(bad.output.find("Dockerfile.dockerignore:2:"), std::string::npos)
+        << "<Dockerfile>.dockerignore is preferred, and its bad line named: " << bad.output;
+}
+
 TEST_F(CliTest, MissingDockerfileNamesThePath) {
     const Result result = run_cbuild("--check .", m_dir.path());
     EXPECT_EQ(result.status, 1);

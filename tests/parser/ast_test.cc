@@ -339,3 +339,24 @@ TEST(AstTest, ErrorRendersSourceLine) {
 
 }  // namespace
 }  // namespace cbuild::parser
+
+namespace cbuild::parser {
+namespace {
+
+TEST(AstTest, OnbuildChainsAreCappedNotRecursedWithoutLimit) {
+    std::string dockerfile = "FROM a\n";
+    for (int i = 0; i < 100000; ++i) dockerfile += "ONBUILD \\\n";
+    dockerfile += "RUN x\n";
+    try {
+        parse_ast(dockerfile, "Dockerfile");
+        FAIL() << "must fail";
+    } catch (const ParseError& error) {
+        EXPECT_EQ(error.message(), "ONBUILD instructions nested too deeply");
+        EXPECT_EQ(error.line(), 2);
+    }
+    EXPECT_EQ(dump(parse_ast("FROM a\nONBUILD ONBUILD RUN x\n", "Dockerfile").children[1]),
+              "onbuild (onbuild (run \"x\"))");
+}
+
+}  // namespace
+}  // namespace cbuild::parser
