@@ -366,31 +366,21 @@ std::vector<std::string> LineParser::parse_words(std::string_view rest) const {
             continue;
         }
         in_word = true;
-        if (quote == 0) {
-            if (bytes[0] == '\'' || bytes[0] == '"') {
-                quote = bytes[0];
-                blank_ok = true;
-            } else if (bytes[0] == m_escape) {
-                if (pos + 1 == rest.size()) break;  // an escape at the very end is dropped
-                word += bytes;
-                pos += 1;
-                const internal::Rune escaped = internal::decode_rune(rest, pos);
-                word += rest.substr(pos, escaped.width);
-                pos += escaped.width;
-                continue;
-            }
-        } else {
-            if (bytes[0] == quote) {
-                quote = 0;
-            } else if (bytes[0] == m_escape && quote != '\'') {
-                if (pos + 1 == rest.size()) break;
-                word += bytes;
-                pos += 1;
-                const internal::Rune escaped = internal::decode_rune(rest, pos);
-                word += rest.substr(pos, escaped.width);
-                pos += escaped.width;
-                continue;
-            }
+        if (bytes[0] == m_escape && quote != '\'') {
+            if (pos + 1 == rest.size()) break;  // an escape at the very end is dropped
+            // The escape stays in the word with the character it escapes, even a quote.
+            word += bytes;
+            pos += 1;
+            const internal::Rune escaped = internal::decode_rune(rest, pos);
+            word += rest.substr(pos, escaped.width);
+            pos += escaped.width;
+            continue;
+        }
+        if (quote == 0 && (bytes[0] == '\'' || bytes[0] == '"')) {
+            quote = bytes[0];
+            blank_ok = true;
+        } else if (quote != 0 && bytes[0] == quote) {
+            quote = 0;
         }
         word += bytes;
         pos += rune.width;

@@ -37,6 +37,14 @@ std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
     return rows;
 }
 
+// GoogleTest names allow only letters, digits and `_`.
+std::string case_test_name(const testing::TestParamInfo<std::string>& case_info) {
+    std::string name = case_info.param;
+    for (char& c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    return name;
+}
+
 class ParseCaseTest : public testing::TestWithParam<std::string> {};
 
 TEST_P(ParseCaseTest, DumpMatchesGoldenResult) {
@@ -47,12 +55,7 @@ TEST_P(ParseCaseTest, DumpMatchesGoldenResult) {
 
 INSTANTIATE_TEST_SUITE_P(BuildKit, ParseCaseTest,
                          testing::ValuesIn(case_names(conformance() / "parser" / "testfiles")),
-                         [](const auto& case_info) {
-                             std::string name = case_info.param;
-                             for (char& c : name)
-                                 if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                             return name;
-                         });
+                         case_test_name);
 
 class NegativeCaseTest : public testing::TestWithParam<std::string> {};
 
@@ -69,12 +72,7 @@ TEST_P(NegativeCaseTest, IsRejectedWithFileAndLine) {
 
 INSTANTIATE_TEST_SUITE_P(BuildKit, NegativeCaseTest,
                          testing::ValuesIn(case_names(conformance() / "parser" / "testfiles-negative")),
-                         [](const auto& case_info) {
-                             std::string name = case_info.param;
-                             for (char& c : name)
-                                 if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                             return name;
-                         });
+                         case_test_name);
 
 TEST(AstTest, LineNumbersSpanContinuationsCommentsAndBlankLines) {
     const Ast ast = parse_ast(read_file(conformance() / "parser" / "testfile-line" / "Dockerfile"), "Dockerfile");
