@@ -8,6 +8,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "builder/solve/solve.h"
 #include "common/error.h"
 #include "registry/reference.h"
 
@@ -25,6 +26,11 @@ po::options_description build_options(bool for_build) {
     if (for_build) {
         options.add_options()
             ("tag,t", po::value<std::vector<std::string>>()->composing(), "Name and optionally a tag, name:tag (repeatable)")
+            ("output,o", po::value<std::string>(), "Output: type=image (default: the local store), type=oci|docker|tar,dest=FILE, type=local,dest=DIR")
+            ("compression", po::value<std::string>(), "Layer compression: gzip (default), zstd or uncompressed")
+            ("compression-level", po::value<int>(), "Compression level (gzip 0-9, zstd 1-22)")
+            ("iidfile", po::value<std::string>(), "Write the image ID (config digest) to the file")
+            ("metadata-file", po::value<std::string>(), "Write the build result metadata (digests, names) to the file")
             ("check", "Parse, expand and plan the build, report problems, and build nothing");
     }
     options.add_options()("help,h", "Print this help");
@@ -82,6 +88,44 @@ std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, boo
                                          : inputs.request.build_platform;
     if (for_build) {
         inputs.check = values.count("check") > 0;
+        std::optional<std::string> compression;
+        std::optional<int> level;
+        if (values.count("output")) {
+            builder::OutputSpec spec = builder::parse_output_spec(values["output"].as<std::string>());
+            inputs.output = spec.request;
+            for (const auto& [key, value] : spec.options) {
+                if (key == "compression") compression = value;
+                if (key == "compression-level") {
+                    try {
+                        level = std::stoi(value);
+                    } catch (const std::exception&) {
+                        throw UsageError("invalid compression-level `" + value + "`");
+                    }
+                }
+            }
+        }
+        if (values.count("compression")) compression = values["compression"].as<std::string>();
+        if (values.count("compression-level")) level = values["compression-level"].as<int>();
+        try {
+            if (compression) inputs.layers.compression = builder::parse_compression(*compression);
+            builder::validate_level(inputs.layers.compression, level);
+        } catch (const UsageError&) {
+            throw;
+        } catch (const Error& error) {
+            throw UsageError(error.what());
+        }
+        inputs.layers.level = level;
+        if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH"); epoch && *epoch) {
+            try {
+                std::size_t used = 0;
+                inputs.layers.source_date_epoch = std::stoll(epoch, &used);
+                if (used != std::string(epoch).size() || *inputs.layers.source_date_epoch < 0) throw std::invalid_argument(epoch);
+            } catch (const std::exception&) {
+                throw UsageError(std::string("invalid SOURCE_DATE_EPOCH `") + epoch + "`: expected seconds since 1970");
+            }
+        }
+        if (values.count("iidfile")) inputs.iidfile = values["iidfile"].as<std::string>();
+        if (values.count("metadata-file")) inputs.metadata_file = values["metadata-file"].as<std::string>();
         if (values.count("tag")) {
             for (const std::string& tag : values["tag"].as<std::vector<std::string>>()) {
                 try {
@@ -116,12 +160,20 @@ std::string read_dockerfile(const std::string& path) {
     return read_file(path, "cannot read the Dockerfile");
 }
 
-PlannedBuild plan_build(const BuildInputs& inputs) {
+PlannedBuild plan_build(const BuildInputs& inputs, const cache::ContentStore* store) {
     if (!std::filesystem::is_directory(inputs.context))
         throw IoError(inputs.context, "the build context is not a directory", ENOTDIR);
     const std::string name = inputs.dockerfile_path == "-" ? "Dockerfile" : inputs.dockerfile_path;
     const parser::Dockerfile dockerfile = parser::parse_dockerfile(read_dockerfile(inputs.dockerfile_path), name);
-    PlannedBuild build{builder::make_plan(dockerfile, inputs.request), "", parser::PatternMatcher()};
+    builder::BuildRequest request = inputs.request;
+    if (store) {
+        request.image_environment = [store, platform = request.target_platform](const registry::Reference& image,
+                                                                                 const std::string&) {
+            const auto stored = builder::load_stored_image(*store, image.to_string(), platform);
+            return stored ? stored->config.config.env : std::vector<std::string>{};
+        };
+    }
+    PlannedBuild build{builder::make_plan(dockerfile, request), "", parser::PatternMatcher()};
     const std::filesystem::path dockerfile_path = inputs.dockerfile_path == "-" ? "" : inputs.dockerfile_path;
     for (const std::filesystem::path& candidate : parser::ignore_file_for(dockerfile_path, inputs.context)) {
         if (!std::filesystem::exists(candidate)) continue;

@@ -3,10 +3,14 @@
 // .dockerignore they name (the only I/O the front end needs).
 
 #include <boost/program_options.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "builder/export/export.h"
 #include "builder/plan/plan.h"
+#include "builder/snapshot/layer_writer.h"
+#include "cache/content_store.h"
 #include "cli/commands.h"
 #include "parser/dockerfile.h"
 #include "parser/dockerignore.h"
@@ -19,14 +23,16 @@ struct BuildInputs {
     std::vector<std::string> tags;
     builder::BuildRequest request;
     bool check = false;
+    builder::ExportRequest output;  // -o (default: the local store)
+    builder::LayerOptions layers;   // --compression, --compression-level, SOURCE_DATE_EPOCH
+    std::string iidfile;
+    std::string metadata_file;
 };
 
-// The options of `build` (and of `debug plan`, without tags/--check when `for_build` is false).
-boost::program_options::options_description build_options(bool for_build);
-
-// Parses `arguments` against build_options. Throws cbuild::UsageError for an unknown option,
-// a missing or extra PATH, a bad --platform or --build-arg, or an invalid -t reference.
-// Returns nullopt when --help was given (and printed).
+// Parses `arguments` against the options of `build` (or of `debug plan` when `for_build` is
+// false). Throws cbuild::UsageError for an unknown option, a missing or extra PATH, a bad
+// --platform, --build-arg, -o or compression value, or an invalid -t reference. Returns nullopt
+// when --help was given (and printed).
 std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, bool for_build,
                                                  const std::string& usage);
 
@@ -41,8 +47,8 @@ struct PlannedBuild {
 };
 
 // Reads and parses the Dockerfile, reads the build's .dockerignore
-// (`<Dockerfile>.dockerignore` first, then PATH/.dockerignore) and plans the build.
-// Throws cbuild::ParseError / IoError / Error.
-PlannedBuild plan_build(const BuildInputs& inputs);
+// (`<Dockerfile>.dockerignore` first, then PATH/.dockerignore) and plans the build; the ENV of
+// base images in `store` (when given) is in scope. Throws cbuild::ParseError / IoError / Error.
+PlannedBuild plan_build(const BuildInputs& inputs, const cache::ContentStore* store);
 
 }  // namespace cbuild::cli

@@ -1,7 +1,10 @@
 #pragma once
-// The subcommands of the cbuild binary. Each takes the arguments after its name, writes to
-// stdout/stderr, returns the exit status, and lets cbuild::Error escape to main().
+// The subcommands of the cbuild binary. Each takes the arguments after its name and the global
+// options, writes to stdout/stderr, returns the exit status, and lets cbuild::Error escape to
+// main().
 
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,7 +12,18 @@ namespace cbuild::cli {
 
 using Arguments = std::vector<std::string>;
 
-int run_build(const Arguments& arguments);   // cbuild [build] [OPTIONS] PATH
-int run_debug(const Arguments& arguments);   // cbuild debug parse|plan ...
+// Options every subcommand accepts, wherever they appear on the command line.
+struct GlobalOptions {
+    std::optional<std::filesystem::path> root;  // --root DIR: the local store (default: see ContentStore)
+
+    std::filesystem::path store_root() const;
+};
+
+int run_build(const Arguments& arguments, const GlobalOptions& globals);   // cbuild [build] [OPTIONS] PATH
+int run_debug(const Arguments& arguments, const GlobalOptions& globals);   // cbuild debug parse|plan ...
+int run_images(const Arguments& arguments, const GlobalOptions& globals);  // cbuild images
+int run_inspect(const Arguments& arguments, const GlobalOptions& globals); // cbuild inspect REF
+int run_tag(const Arguments& arguments, const GlobalOptions& globals);     // cbuild tag SRC DST
+int run_rm(const Arguments& arguments, const GlobalOptions& globals);      // cbuild rm REF...
 
 }  // namespace cbuild::cli

@@ -42,21 +42,24 @@ int run_parse(const Arguments& arguments) {
     return 0;
 }
 
-int run_plan(const Arguments& arguments) {
+int run_plan(const Arguments& arguments, const GlobalOptions& globals) {
     const auto inputs = parse_build_arguments(arguments, /*for_build=*/false,
                                               "Usage: cbuild debug plan [OPTIONS] PATH\n\nPrint the build plan.");
     if (!inputs) return 0;
-    std::cout << builder::describe(plan_build(*inputs).plan);
+    // Base images already in the store contribute their ENV; planning never creates a store.
+    std::optional<cache::ContentStore> store;
+    if (std::filesystem::exists(globals.store_root() / "index.json")) store.emplace(globals.store_root());
+    std::cout << builder::describe(plan_build(*inputs, store ? &*store : nullptr).plan);
     return 0;
 }
 
 }  // namespace
 
-int run_debug(const Arguments& arguments) {
+int run_debug(const Arguments& arguments, const GlobalOptions& globals) {
     if (arguments.empty()) throw UsageError("`cbuild debug` needs a command: parse or plan");
     const Arguments rest(arguments.begin() + 1, arguments.end());
     if (arguments[0] == "parse") return run_parse(rest);
-    if (arguments[0] == "plan") return run_plan(rest);
+    if (arguments[0] == "plan") return run_plan(rest, globals);
     if (arguments[0] == "--help" || arguments[0] == "-h") {
         std::cout << k_debug_usage;
         return 0;

@@ -1,28 +1,67 @@
-// cbuild's entry point: picks the subcommand (the word `build` is optional, as in
-// `cbuild -f Dockerfile -t repo/img:0.1 .`) and is the one place that maps errors to exit
-// statuses: 0 ok, 1 failed, 2 usage.
+// cbuild's entry point: takes out the global options, picks the subcommand (the word `build`
+// is optional, as in `cbuild -f Dockerfile -t repo/img:0.1 .`), and is the one place that maps
+// errors to exit statuses: 0 ok, 1 failed, 2 usage.
 
 #include <iostream>
 #include <string>
 
+#include "cache/content_store.h"
 #include "cli/commands.h"
 #include "common/error.h"
 
+namespace cbuild::cli {
+
+std::filesystem::path GlobalOptions::store_root() const {
+    return root ? *root : cache::ContentStore::default_root();
+}
+
+}  // namespace cbuild::cli
+
 namespace {
+
+using cbuild::cli::Arguments;
+using cbuild::cli::GlobalOptions;
 
 constexpr const char* k_usage =
     "Usage: cbuild [build] [OPTIONS] PATH\n"
-    "       cbuild COMMAND\n\n"
+    "       cbuild [--root DIR] COMMAND\n\n"
     "A daemonless Dockerfile-to-OCI-image builder.\n\n"
     "Commands:\n"
     "  build        Build an image from a Dockerfile (the default command; see `cbuild build --help`)\n"
+    "  images       List the images in the local store\n"
+    "  inspect REF  Print an image's manifest and config\n"
+    "  tag SRC DST  Give an image another name\n"
+    "  rm REF...    Remove names from the local store\n"
     "  debug        Inspect how cbuild reads a Dockerfile: `debug parse`, `debug plan`\n\n"
-    "Options:\n"
+    "Global options (accepted by every command):\n"
+    "  --root DIR   The local store, an OCI image layout (default: /var/lib/cbuild as root,\n"
+    "               else $XDG_DATA_HOME/cbuild)\n"
     "  -h, --help   Print this help\n"
     "  --version    Print the version\n";
 
-int dispatch(const cbuild::cli::Arguments& arguments) {
+// Removes `--root DIR` / `--root=DIR` from anywhere in the arguments.
+GlobalOptions take_global_options(Arguments& arguments) {
+    GlobalOptions globals;
+    for (std::size_t i = 0; i < arguments.size();) {
+        const std::string& argument = arguments[i];
+        if (argument == "--root") {
+            if (i + 1 >= arguments.size()) throw cbuild::UsageError("--root needs a directory");
+            globals.root = arguments[i + 1];
+            arguments.erase(arguments.begin() + static_cast<std::ptrdiff_t>(i), arguments.begin() + static_cast<std::ptrdiff_t>(i) + 2);
+        } else if (argument.rfind("--root=", 0) == 0) {
+            globals.root = argument.substr(7);
+            arguments.erase(arguments.begin() + static_cast<std::ptrdiff_t>(i));
+        } else {
+            ++i;
+        }
+    }
+    if (globals.root && globals.root->empty()) throw cbuild::UsageError("--root needs a directory");
+    return globals;
+}
+
+int dispatch(Arguments arguments) {
     using namespace cbuild::cli;
+    const GlobalOptions globals = take_global_options(arguments);
     if (arguments.empty()) {
         std::cerr << k_usage;
         return 2;
@@ -37,15 +76,19 @@ int dispatch(const cbuild::cli::Arguments& arguments) {
         std::cout << "cbuild " << CBUILD_VERSION << "\n";
         return 0;
     }
-    if (first == "build") return run_build(rest);
-    if (first == "debug") return run_debug(rest);
-    return run_build(arguments);
+    if (first == "build") return run_build(rest, globals);
+    if (first == "debug") return run_debug(rest, globals);
+    if (first == "images") return run_images(rest, globals);
+    if (first == "inspect") return run_inspect(rest, globals);
+    if (first == "tag") return run_tag(rest, globals);
+    if (first == "rm") return run_rm(rest, globals);
+    return run_build(arguments, globals);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    const cbuild::cli::Arguments arguments(argv + 1, argv + argc);
+    const Arguments arguments(argv + 1, argv + argc);
     try {
         return dispatch(arguments);
     } catch (const cbuild::UsageError& error) {

@@ -85,6 +85,9 @@ Ast parse_ast(std::string_view bytes, const std::string& file_name);
 // parser/shell_lex.h) when the name does not lex (`<<'EOF`). The content is left empty.
 std::optional<Heredoc> parse_heredoc(const std::string& word);
 
+// Go's strconv.Quote (`%q`), the way BuildKit prints strings in dumps and image history.
+std::string go_quote(std::string_view text);
+
 // BuildKit's `Node.Dump()` format: one "(keyword [flags] args...)" line per instruction,
 // each ending in "\n".
 std::string dump(const Ast& ast);

@@ -145,7 +145,9 @@ private:
         m_raw_escapes = raw_escapes;
 
         // Characters that end a plain run: the special ones, the escape and `stop`.
-        const StopSet stops{'$', '<', '\'', '"', m_escape, stop};
+        // With skip_process_quotes (heredoc bodies) quote characters are ordinary text.
+        const bool quotes = !m_options.skip_process_quotes;
+        const StopSet stops = quotes ? StopSet{'$', '<', '\'', '"', m_escape, stop} : StopSet{'$', '<', m_escape, stop};
 
         std::string result;
         while (peek() != k_eof) {
@@ -159,7 +161,7 @@ private:
                 next();
                 return result;
             }
-            if (c == '$' || c == '<' || c == '\'' || c == '"') {
+            if (c == '$' || c == '<' || (quotes && (c == '\'' || c == '"'))) {
                 std::string part = c == '$'    ? expand_dollar()
                                    : c == '<'  ? possible_heredoc()
                                    : c == '\'' ? single_quoted()

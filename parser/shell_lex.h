@@ -65,6 +65,9 @@ struct ExpandOptions {
     bool raw_quotes = false;     // keep quote characters in the output
     bool raw_escapes = false;    // keep escape characters in the output
     bool skip_unset = false;     // leave $NAME / ${NAME...} literal when NAME is unset
+    // Quote characters are ordinary text, as in a shell heredoc body (BuildKit's
+    // SkipProcessQuotes, used for COPY/ADD heredocs).
+    bool skip_process_quotes = false;
 };
 
 // The result of one expansion, with the variable names it looked up (for lint and cache keys).

@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 const std::vector<std::pair<std::string, std::set<std::string>>> k_allowed = {
     {"builder/sandbox", {"common", "builder/sandbox"}},
     {"builder/snapshot", {"common", "builder/snapshot"}},
+    {"builder/copy", {"common", "parser", "builder/snapshot", "builder/copy"}},
     {"builder", {"common", "parser", "cache", "registry", "builder"}},
     {"common", {"common"}},
     {"parser", {"common", "parser"}},

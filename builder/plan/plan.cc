@@ -76,8 +76,12 @@ private:
     void add_input(PlannedStep& step, std::size_t current, const std::string& from,
                    const parser::SourceSpan& source);
     // Gives each declared ARG its value (build arg, default, global, or predefined platform ARG).
-    void declare_args(const parser::ArgInstruction& arg, Environment& args,
-                      std::map<std::string, std::string>& values, std::set<std::string>& declared);
+    std::vector<parser::ArgDefinition> declare_args(const parser::ArgInstruction& arg, Environment& args,
+                                                    std::map<std::string, std::string>& values,
+                                                    std::set<std::string>& declared);
+    // Chomps and expands COPY/ADD heredoc bodies as BuildKit does: quotes are plain text there.
+    void finish_inline_files(parser::SourcesAndDest& files, const Environment& scope,
+                             const parser::SourceSpan& source) const;
 
     const parser::Dockerfile& m_dockerfile;
     const BuildRequest& m_request;
@@ -150,9 +154,29 @@ void Planner::add_input(PlannedStep& step, std::size_t current, const std::strin
     }
 }
 
-void Planner::declare_args(const parser::ArgInstruction& arg, Environment& args,
-                           std::map<std::string, std::string>& values, std::set<std::string>& declared) {
+void Planner::finish_inline_files(parser::SourcesAndDest& files, const Environment& scope,
+                                  const parser::SourceSpan& source) const {
+    const parser::ShellLex heredoc_lex('\\', {.skip_process_quotes = true});
+    for (parser::InlineFile& file : files.source_contents) {
+        std::string content = file.content();
+        if (file.expand) {
+            try {
+                content = heredoc_lex.process_word(content, scope);
+            } catch (const parser::ExpandError& error) {
+                fail(source, error.what());
+            }
+        }
+        file.data = std::move(content);
+        file.chomp = false;
+        file.expand = false;
+    }
+}
+
+std::vector<parser::ArgDefinition> Planner::declare_args(const parser::ArgInstruction& arg, Environment& args,
+                                                         std::map<std::string, std::string>& values,
+                                                         std::set<std::string>& declared) {
     const auto predefined = platform_args(m_request);
+    std::vector<parser::ArgDefinition> resolved;
     for (const parser::ArgDefinition& definition : arg.args) {
         std::optional<std::string> value;
         if (const auto given = m_request.build_args.find(definition.key); given != m_request.build_args.end()) {
@@ -167,6 +191,7 @@ void Planner::declare_args(const parser::ArgInstruction& arg, Environment& args,
                 if (name == definition.key) value = platform_value;
         }
         declared.insert(definition.key);
+        resolved.push_back({definition.key, value});
         if (value) {
             args.set(definition.key, *value);
             values[definition.key] = *value;
@@ -175,6 +200,7 @@ void Planner::declare_args(const parser::ArgInstruction& arg, Environment& args,
             values.erase(definition.key);
         }
     }
+    return resolved;
 }
 
 void Planner::plan_stage(std::size_t index, const parser::SourceSpan& requested_by) {
@@ -212,16 +238,19 @@ void Planner::plan_stage(std::size_t index, const parser::SourceSpan& requested_
 
     ScopeExpander expander(m_lex, env);
     for (const Instruction& instruction : stage.instructions) {
-        PlannedStep step{parser::expand_instruction(instruction, expander), {}, {}, {}};
+        PlannedStep step{parser::expand_instruction(instruction, expander), {}, {}, {}, {}};
         std::visit(
             [&](const auto& typed) {
                 using T = std::decay_t<decltype(typed)>;
                 if constexpr (std::is_same_v<T, parser::EnvInstruction>) {
                     for (const parser::KeyValue& variable : typed.variables) env.set(variable.key, variable.value);
                 } else if constexpr (std::is_same_v<T, parser::ArgInstruction>) {
-                    declare_args(typed, args, arg_values, declared);
+                    step.resolved_args = declare_args(typed, args, arg_values, declared);
                 } else if constexpr (std::is_same_v<T, parser::CopyInstruction>) {
                     if (!typed.from.empty()) add_input(step, index, typed.from, typed.source);
+                    finish_inline_files(std::get<parser::CopyInstruction>(step.instruction).files, env, typed.source);
+                } else if constexpr (std::is_same_v<T, parser::AddInstruction>) {
+                    finish_inline_files(std::get<parser::AddInstruction>(step.instruction).files, env, typed.source);
                 } else if constexpr (std::is_same_v<T, parser::RunInstruction>) {
                     for (const parser::Mount& mount : typed.mounts)
                         if (!mount.from.empty()) add_input(step, index, mount.from, typed.source);
@@ -258,6 +287,7 @@ Plan Planner::run() {
         m_plan.stages.push_back(std::move(stage));
     }
     m_plan.target = m_dockerfile.stages.size() - 1;
+    m_plan.target_platform = m_request.target_platform;
     if (!m_request.target.empty()) {
         const auto target = find_stage(m_request.target);
         if (!target) throw Error("target stage \"" + m_request.target + "\" could not be found");

@@ -55,7 +55,9 @@ struct StageBase {
 
 // One instruction of a stage, expanded, with what else it reads.
 struct PlannedStep {
-    parser::Instruction instruction;  // expanded (RUN commands are left to the shell)
+    // Expanded (RUN commands are left to the shell). COPY/ADD heredoc bodies are final: chomped
+    // and, unless their delimiter was quoted, expanded (their `chomp`/`expand` are cleared).
+    parser::Instruction instruction;
     // For RUN: the ARGs in scope, given to the command as environment variables and part of
     // its cache key (NAME=VALUE, sorted). Proxy ARGs are included but kept out of the key.
     std::vector<std::string> build_arg_environment;
@@ -63,6 +65,9 @@ struct PlannedStep {
     std::vector<std::size_t> stage_inputs;
     // Images this step reads (COPY --from=image, RUN --mount from=image).
     std::vector<registry::Reference> image_inputs;
+    // For ARG: each name with the value it took (a build arg, its default, the global value or
+    // a platform ARG), or none; what BuildKit records in the image history.
+    std::vector<parser::ArgDefinition> resolved_args;
 };
 
 struct PlannedStage {
@@ -80,6 +85,7 @@ struct Plan {
     std::vector<std::size_t> build_order;   // needed stages, dependencies first
     std::vector<std::string> unused_build_args;  // given but declared by no needed stage
     std::vector<parser::Warning> warnings;
+    Platform target_platform;  // what FROM scratch stages are built for
 };
 
 // Plans `dockerfile` for `request`. Throws cbuild::ParseError naming the file and line for an

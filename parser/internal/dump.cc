@@ -32,6 +32,8 @@ void append_node(std::string& out, const Node& node) {
 
 }  // namespace
 
+std::string go_quote(std::string_view text) { return internal::go_quote(text); }
+
 std::string dump(const Node& node) {
     std::string out;
     append_node(out, node);

@@ -1,7 +1,5 @@
 // The cbuild binary as a user runs it: argument handling, exit statuses, error messages.
 
-#include <sys/wait.h>
-
 #include <gtest/gtest.h>
 
 #include <array>
@@ -9,36 +7,21 @@
 #include <fstream>
 #include <string>
 
+#include "tests/support/command.h"
 #include "tests/support/shared_data.h"
 #include "tests/support/temp_dir.h"
 
 namespace cbuild {
 namespace {
 
-struct Result {
-    int status = -1;
-    std::string output;  // stdout and stderr together
-};
+using test::run_cbuild;
+using test::write_file;
+using Result = test::CommandResult;
 
-// Runs `cbuild ARGS` through the shell (so tests can pipe stdin), in directory `cwd`.
-Result run_cbuild(const std::string& args, const std::string& cwd = ".", const std::string& stdin_text = "") {
-    std::string command = "cd '" + cwd + "' && ";
-    if (!stdin_text.empty()) command += "printf '" + stdin_text + "' | ";
-    else command += "</dev/null ";
-    command += "'" + test::cbuild_binary().string() + "' " + args + " 2>&1";
-    Result result;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (!pipe) return result;
-    std::array<char, 4096> buffer{};
-    while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) result.output.append(buffer.data(), n);
-    const int status = pclose(pipe);
-    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return result;
-}
-
-void write_file(const std::filesystem::path& path, const std::string& content) {
-    std::filesystem::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << content;
+// Runs `cbuild ARGS` with `stdin_text` as its standard input.
+Result run_cbuild_with_input(const std::string& args, const std::string& stdin_text) {
+    return test::run_command("printf " + test::shell_quote(stdin_text) + " | " +
+                             test::shell_quote(test::cbuild_binary().string()) + " " + args);
 }
 
 class CliTest : public testing::Test {
@@ -65,11 +48,11 @@ TEST_F(CliTest, BuildWordIsOptionalAndCheckPlans) {
     EXPECT_EQ(run_cbuild("build -f Dockerfile-base --check .", m_dir.path()).status, 0);
 }
 
-TEST_F(CliTest, BuildWithoutCheckSaysExecutionIsNotAvailable) {
-    write_file(m_dir.path() / "Dockerfile", "FROM scratch\n");
-    const Result result = run_cbuild("-t demo:1 .", m_dir.path());
+TEST_F(CliTest, RunSaysTheSandboxIsNotAvailableAndNamesTheLine) {
+    write_file(m_dir.path() / "Dockerfile", "FROM scratch\nRUN echo hi\n");
+    const Result result = run_cbuild("--root store -t demo:1 .", m_dir.path());
     EXPECT_EQ(result.status, 1);
-    EXPECT_NE(result.output.find("cannot execute them yet"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("Dockerfile:2: RUN needs a sandbox"), std::string::npos) << result.output;
 }
 
 TEST_F(CliTest, UnknownOptionIsAUsageError) {
@@ -113,7 +96,7 @@ TEST_F(CliTest, MissingDockerfileNamesThePath) {
 }
 
 TEST_F(CliTest, DockerfileFromStdin) {
-    const Result result = run_cbuild("debug parse -f -", ".", "FROM scratch\\nCMD [\"a\"]\\n");
+    const Result result = run_cbuild_with_input("debug parse -f -", "FROM scratch\\nCMD [\"a\"]\\n");
     EXPECT_EQ(result.status, 0) << result.output;
     EXPECT_EQ(result.output, "(from \"scratch\")\n(cmd \"a\")\n");
 }

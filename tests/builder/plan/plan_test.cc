@@ -170,6 +170,25 @@ TEST_F(PlanTest, DescribeListsNeededStagesAndExpandedSteps) {
     EXPECT_NE(text.find("not needed by the target: stage 0 \"skipped\""), std::string::npos) << text;
 }
 
+TEST_F(PlanTest, HeredocBodiesAreChompedAndExpandedWithQuotesAsText) {
+    const Plan p = plan("FROM scratch\nENV NAME=world\nCOPY <<-EOF <<'RAW' /dst/\n\thello '$NAME' \\$NAME\n\tEOF\nkeep $NAME\nRAW\n");
+    const auto& files = std::get<parser::CopyInstruction>(p.stages[0].steps[1].instruction).files.source_contents;
+    ASSERT_EQ(files.size(), 2u);
+    EXPECT_EQ(files[0].content(), "hello 'world' $NAME\n");
+    EXPECT_EQ(files[1].content(), "keep $NAME\n");
+}
+
+TEST_F(PlanTest, ArgStepsRecordTheValueEachNameTook) {
+    m_request.build_args["B"] = "cli";
+    const Plan p = plan("ARG G=global\nFROM scratch\nARG A=1 B=2 G NONE\n");
+    const auto& resolved = p.stages[0].steps[0].resolved_args;
+    ASSERT_EQ(resolved.size(), 4u);
+    EXPECT_EQ(resolved[0].value, "1");
+    EXPECT_EQ(resolved[1].value, "cli");
+    EXPECT_EQ(resolved[2].value, "global");
+    EXPECT_FALSE(resolved[3].value.has_value());
+}
+
 TEST(PlatformTest, ParsesAndNormalises) {
     EXPECT_EQ(Platform::parse("linux/aarch64").to_string(), "linux/arm64");
     EXPECT_EQ(Platform::parse("linux/arm64/v8").to_string(), "linux/arm64");
