@@ -63,15 +63,18 @@ LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> 
     const bool compressed = options.compression != Compression::uncompressed;
 
     // tar + diff_id (this thread) → compress (a worker) → digest + `out` (another worker): the
-    // three run side by side. Declared from the sink back so that destruction, on an error,
-    // stops each worker before what it writes to goes away.
+    // three run side by side. zstd compresses on workers of its own, so it is fed from this
+    // thread (through a Pipe all the same, which fixes how its input is split). Declared from
+    // the sink back so that destruction, on an error, stops each worker before what it writes
+    // to goes away.
     internal::HashingSink blob(&out);
     Pipe to_sink(compressed ? static_cast<ByteSink&>(blob) : out, run_on);
     std::unique_ptr<internal::Compressor> compressor;
     std::unique_ptr<Pipe> to_compressor;
     if (compressed) {
         compressor = internal::make_compressor(options.compression, options.level, cores, to_sink);
-        to_compressor = std::make_unique<Pipe>(*compressor, run_on);
+        const bool own_workers = options.compression == Compression::zstd;
+        to_compressor = std::make_unique<Pipe>(*compressor, own_workers ? RunOn::caller_thread : run_on);
     }
     internal::HashingSink tar(compressed ? static_cast<ByteSink*>(to_compressor.get()) : &to_sink);
 

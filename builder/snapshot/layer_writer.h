@@ -55,8 +55,8 @@ std::string_view layer_media_type(Compression compression);
 // Checks a compression level: gzip takes 0–9, zstd 1–22, uncompressed none. Throws UsageError
 // naming the level and the range. No level means the compression's default.
 //
-// gzip levels: 0 stores (zlib level 0); 1–3 are ISA-L's levels 1–3 (igzip, several times
-// faster than zlib at a ratio between zlib's -1 and -6); 4–9 are zlib's levels 4–9. The
+// gzip levels: 0 stores (zlib level 0); 1–3 are ISA-L's levels 1–3 (igzip: about zlib -1's
+// ratio, a little better at 2 and 3, at 10× zlib -1's speed); 4–9 are zlib's levels 4–9. The
 // default is ISA-L level 1 (`igzip -1`). zstd levels are libzstd's; the default is 3.
 void validate_level(Compression compression, std::optional<int> level);
 
