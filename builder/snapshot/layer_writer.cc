@@ -8,6 +8,7 @@
 #include "builder/snapshot/internal/compressor.h"
 #include "builder/snapshot/internal/layer_order.h"
 #include "builder/snapshot/internal/pipe.h"
+#include "builder/snapshot/internal/prefetch.h"
 #include "builder/snapshot/internal/tar_stream.h"
 
 namespace cbuild::builder {
@@ -50,6 +51,10 @@ void validate_level(Compression compression, std::optional<int> level) {
                          std::to_string(low) + " to " + std::to_string(high) + ")");
 }
 
+// Requests in flight for reading files ahead (see internal/prefetch.h); they wait on the disk,
+// not on a core, so there are more of them than cores.
+constexpr unsigned k_prefetch_threads = 8;
+
 LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> whiteouts,
                          ByteSink& out, const LayerOptions& options) {
     using internal::Pipe;
@@ -79,7 +84,11 @@ LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> 
     internal::HashingSink tar(compressed ? static_cast<ByteSink*>(to_compressor.get()) : &to_sink);
 
     internal::TarStream stream(tar, options.source_date_epoch);
-    for (const LayerEntry& entry : ordered) stream.add(entry);
+    internal::Prefetcher prefetcher(ordered, k_prefetch_threads);
+    for (std::size_t i = 0; i < ordered.size(); ++i) {
+        prefetcher.reached(i);
+        stream.add(ordered[i]);
+    }
     stream.finish();
     if (compressed) {
         to_compressor->finish();
