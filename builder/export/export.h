@@ -20,8 +20,8 @@ struct ExportRequest {
 };
 
 // Parses buildx's `-o` value: `type=oci,dest=out.tar`, `type=local,dest=dir`, or a bare path
-// (`-o dir` means type=local). Compression keys (`compression=zstd`, `compression-level=3`,
-// `force-compression=true`) are returned in `options` for the caller. Throws cbuild::UsageError
+// (`-o dir` means type=local). Compression keys (`compression=zstd`, `compression-level=3`) are
+// returned in `options` for the caller; `force-compression=true` is rejected. Throws cbuild::UsageError
 // for an unknown type, a missing dest where one is needed, or an unknown key.
 struct OutputSpec {
     ExportRequest request;

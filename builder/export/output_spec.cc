@@ -58,8 +58,14 @@ OutputSpec parse_output_spec(std::string_view text) {
                 throw UsageError("unsupported --output type `" + value + "` (image, oci, docker, local, tar)");
         } else if (key == "dest") {
             spec.request.dest = value;
-        } else if (key == "compression" || key == "compression-level" || key == "force-compression") {
+        } else if (key == "compression" || key == "compression-level") {
             spec.options.emplace_back(key, value);
+        } else if (key == "force-compression") {
+            // Layers cbuild writes already use the chosen compression; recompressing the layers
+            // of a base image is not implemented, and saying nothing would mislead.
+            if (value != "false")
+                throw UsageError("--output force-compression=true is not supported: cbuild does not recompress "
+                                 "the layers of a base image");
         } else {
             throw UsageError("unsupported --output key `" + key + "` in `" + std::string(text) + "`");
         }

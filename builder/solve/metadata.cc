@@ -39,16 +39,31 @@ std::string go_duration(std::chrono::nanoseconds duration) {
     return sign + out;
 }
 
-// Go's %q of an int: a quoted rune literal, as in BuildKit's HEALTHCHECK history.
+// Go's %q of an int: strconv.QuoteRune, as in BuildKit's HEALTHCHECK history. It escapes as
+// strconv.Quote does, except that `'` is escaped and `"` is not.
 std::string go_rune_literal(int value) {
-    char buffer[16];
-    if (value >= 0x20 && value < 0x7F && value != '\'' && value != '\\')
-        std::snprintf(buffer, sizeof buffer, "'%c'", value);
-    else if (value >= 0 && value < 0x80)
-        std::snprintf(buffer, sizeof buffer, "'\\x%02x'", value);
-    else
-        std::snprintf(buffer, sizeof buffer, "'\\u%04x'", value);
-    return buffer;
+    if (value < 0 || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) value = 0xFFFD;
+    std::string utf8;
+    const auto c = static_cast<char32_t>(value);
+    if (c < 0x80) {
+        utf8 += static_cast<char>(c);
+    } else if (c < 0x800) {
+        utf8 += static_cast<char>(0xC0 | (c >> 6));
+        utf8 += static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+        utf8 += static_cast<char>(0xE0 | (c >> 12));
+        utf8 += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        utf8 += static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+        utf8 += static_cast<char>(0xF0 | (c >> 18));
+        utf8 += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+        utf8 += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        utf8 += static_cast<char>(0x80 | (c & 0x3F));
+    }
+    if (value == '\'') return "'\\''";
+    if (value == '"') return "'\"'";
+    const std::string quoted = parser::go_quote(utf8);
+    return "'" + quoted.substr(1, quoted.size() - 2) + "'";
 }
 
 void set_env(registry::ImageConfig& config, const std::string& key, const std::string& value) {
