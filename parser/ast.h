@@ -3,6 +3,7 @@
 // heredocs, line span), exactly as BuildKit's frontend/dockerfile/parser splits them.
 // No validation of instruction semantics happens here; see parser/dockerfile.h for that.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,6 +88,9 @@ std::optional<Heredoc> parse_heredoc(const std::string& word);
 
 // Go's strconv.Quote (`%q`), the way BuildKit prints strings in dumps and image history.
 std::string go_quote(std::string_view text);
+// Go's strconv.QuoteRune (`%q` of an integer): `'a'`, `'\n'`, `'\x01'`, `'\''`. An invalid code
+// point prints as U+FFFD, as in Go.
+std::string go_quote_rune(std::int32_t code_point);
 
 // BuildKit's `Node.Dump()` format: one "(keyword [flags] args...)" line per instruction,
 // each ending in "\n".

@@ -1,5 +1,7 @@
 #include "builder/snapshot/file_tree.h"
 
+#include "builder/snapshot/internal/image_path.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -35,40 +37,8 @@ std::atomic<std::uint64_t> g_next_inode{1};
 
 std::uint64_t new_inode() { return g_next_inode.fetch_add(1, std::memory_order_relaxed); }
 
-std::vector<std::string> split(std::string_view path) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= path.size()) {
-        std::size_t end = path.find('/', start);
-        if (end == std::string_view::npos) end = path.size();
-        if (end > start) out.emplace_back(path.substr(start, end - start));
-        start = end + 1;
-    }
-    return out;
-}
-
 // Go's path.Clean of "/" + path, without the leading "/": `..` cannot climb above the root.
-std::vector<std::string> clean_components(std::string_view path) {
-    std::vector<std::string> out;
-    for (std::string& part : split(path)) {
-        if (part == ".") continue;
-        if (part == "..") {
-            if (!out.empty()) out.pop_back();
-            continue;
-        }
-        out.push_back(std::move(part));
-    }
-    return out;
-}
-
-std::string join(const std::vector<std::string>& parts) {
-    std::string out;
-    for (const std::string& part : parts) {
-        if (!out.empty()) out += '/';
-        out += part;
-    }
-    return out;
-}
+std::vector<std::string> clean_components(std::string_view path) { return internal::split_path(internal::clamp_path(path)); }
 
 std::string child_path(const std::string& parent, const std::string& name) {
     return parent.empty() ? name : parent + "/" + name;
@@ -77,7 +47,7 @@ std::string child_path(const std::string& parent, const std::string& name) {
 // What LayerEntry::path promises: relative, `/`-separated, no empty, `.` or `..` component.
 bool is_clean(std::string_view path) {
     if (path.empty() || path.front() == '/' || path.back() == '/') return false;
-    for (const std::string& part : split(path))
+    for (const std::string& part : internal::split_path(path))
         if (part == "." || part == "..") return false;
     return path.find("//") == std::string_view::npos;
 }
@@ -142,7 +112,7 @@ Resolution resolve_in(const Node& root, std::string_view path, FollowSymlink fol
                 resolved.clear();
                 nodes.clear();
             }
-            std::vector<std::string> parts = split(target);
+            std::vector<std::string> parts = internal::split_path(target);
             for (auto it = parts.rbegin(); it != parts.rend(); ++it)
                 if (*it != ".") pending.push_front(std::move(*it));
             continue;
@@ -227,7 +197,7 @@ void FileTree::apply(const std::vector<LayerEntry>& entries, const std::vector<W
         if (!is_clean(entry.path)) throw FileTreeError("entry `" + entry.path + "`: not a clean image path");
         const auto [parent, name] = split_last(entry.path);
         const Resolution dir = resolve_in(*m_root, parent, FollowSymlink::yes);
-        const std::string path = child_path(join(dir.components), name);
+        const std::string path = child_path(internal::join_path(dir.components), name);
 
         std::shared_ptr<Node> replacement;
         if (entry.type == EntryType::hardlink) {
@@ -281,14 +251,14 @@ std::uint64_t FileTree::inode(std::string_view path) const {
 }
 
 std::string FileTree::resolve(std::string_view path, FollowSymlink follow) const {
-    return join(resolve_in(*m_root, path, follow).components);
+    return internal::join_path(resolve_in(*m_root, path, follow).components);
 }
 
 std::optional<std::string> FileTree::read_file(std::string_view path, std::uint64_t max_size) const {
     const Resolution found = resolve_in(*m_root, path, FollowSymlink::yes);
     if (!found.node) return std::nullopt;
     const LayerEntry& entry = found.node->entry;
-    const std::string shown = "`/" + join(found.components) + "`";
+    const std::string shown = "`/" + internal::join_path(found.components) + "`";
     if (entry.type != EntryType::file) throw FileTreeError(shown + ": not a regular file");
     std::string bytes;
     if (entry.content.bytes) {

@@ -39,33 +39,6 @@ std::string go_duration(std::chrono::nanoseconds duration) {
     return sign + out;
 }
 
-// Go's %q of an int: strconv.QuoteRune, as in BuildKit's HEALTHCHECK history. It escapes as
-// strconv.Quote does, except that `'` is escaped and `"` is not.
-std::string go_rune_literal(int value) {
-    if (value < 0 || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF)) value = 0xFFFD;
-    std::string utf8;
-    const auto c = static_cast<char32_t>(value);
-    if (c < 0x80) {
-        utf8 += static_cast<char>(c);
-    } else if (c < 0x800) {
-        utf8 += static_cast<char>(0xC0 | (c >> 6));
-        utf8 += static_cast<char>(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-        utf8 += static_cast<char>(0xE0 | (c >> 12));
-        utf8 += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        utf8 += static_cast<char>(0x80 | (c & 0x3F));
-    } else {
-        utf8 += static_cast<char>(0xF0 | (c >> 18));
-        utf8 += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-        utf8 += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-        utf8 += static_cast<char>(0x80 | (c & 0x3F));
-    }
-    if (value == '\'') return "'\\''";
-    if (value == '"') return "'\"'";
-    const std::string quoted = parser::go_quote(utf8);
-    return "'" + quoted.substr(1, quoted.size() - 2) + "'";
-}
-
 void set_env(registry::ImageConfig& config, const std::string& key, const std::string& value) {
     for (std::string& entry : config.config.env) {
         if (entry.compare(0, key.size() + 1, key + "=") == 0) {
@@ -253,7 +226,7 @@ bool apply_metadata(StageImage& image, const PlannedStep& step, const BuildTime&
                           parser::go_quote(go_duration(health.timeout)) + " " +
                           parser::go_quote(go_duration(health.start_period)) + " " +
                           parser::go_quote(go_duration(health.start_interval)) + " " +
-                          go_rune_literal(health.retries) + "}";
+                          parser::go_quote_rune(health.retries) + "}";
             } else if constexpr (std::is_same_v<T, parser::ShellInstruction>) {
                 run.shell = typed.shell;
                 history = "SHELL " + go_plain_list(typed.shell);

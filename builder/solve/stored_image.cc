@@ -1,6 +1,6 @@
 // Images already in the local store, used as a base (FROM) or a source (COPY --from=image).
 // Their filesystem is read from the layer tars: every member becomes an image path (never a
-// host path), and file contents go to files named by a counter in the build's scratch
+// host path; `..` and a leading `/` are clamped at the root, as containerd's Apply does), and file contents go to files named by a counter in the build's scratch
 // directory, so a hostile layer cannot write anywhere on the host.
 
 #include <archive.h>
@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <fstream>
 
+#include "builder/snapshot/internal/image_path.h"
 #include "builder/solve/internal/stored_filesystem.h"
 #include "builder/solve/solve.h"
 #include "common/error.h"
@@ -67,27 +68,6 @@ namespace internal {
 
 namespace {
 
-// An image path from a tar member name: `/`-separated, `.`, `..` and leading `/` resolved
-// against the image root the way containerd's Apply clamps them.
-std::string clean_member_path(std::string_view name) {
-    std::vector<std::string> parts;
-    std::size_t start = 0;
-    while (start <= name.size()) {
-        std::size_t end = name.find('/', start);
-        if (end == std::string_view::npos) end = name.size();
-        const std::string_view part = name.substr(start, end - start);
-        if (part == "..") {
-            if (!parts.empty()) parts.pop_back();
-        } else if (!part.empty() && part != ".") {
-            parts.emplace_back(part);
-        }
-        start = end + 1;
-    }
-    std::string out;
-    for (const std::string& part : parts) out += (out.empty() ? "" : "/") + part;
-    return out;
-}
-
 class ArchiveReader {
 public:
     explicit ArchiveReader(const std::filesystem::path& path) : m_archive(archive_read_new()) {
@@ -113,7 +93,7 @@ void apply_layer(FileTree& tree, const std::filesystem::path& blob, const std::f
     archive_entry* member = nullptr;
     int status;
     while ((status = archive_read_next_header(reader.get(), &member)) == ARCHIVE_OK) {
-        const std::string path = clean_member_path(archive_entry_pathname(member));
+        const std::string path = clamp_path(archive_entry_pathname(member));
         if (path.empty()) continue;
         const std::size_t slash = path.rfind('/');
         const std::string base = path.substr(slash == std::string::npos ? 0 : slash + 1);
@@ -135,7 +115,7 @@ void apply_layer(FileTree& tree, const std::filesystem::path& blob, const std::f
         entry.mtime_nanoseconds = static_cast<std::uint32_t>(archive_entry_mtime_nsec(member));
         if (const char* hardlink = archive_entry_hardlink(member)) {
             entry.type = EntryType::hardlink;
-            entry.link_target = clean_member_path(hardlink);
+            entry.link_target = clamp_path(hardlink);
         } else {
             switch (archive_entry_filetype(member)) {
             case AE_IFDIR: entry.type = EntryType::directory; break;

@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "builder/snapshot/internal/image_path.h"
 #include "builder/solve/internal/stage_image.h"
 #include "common/error.h"
 
@@ -12,20 +13,7 @@ namespace {
 
 // path.Join("/", base, path) for a relative WORKDIR, then cleaned.
 std::string join_workdir(const std::string& current, const std::string& path) {
-    const std::string joined = !path.empty() && path[0] == '/' ? path : (current.empty() ? "/" : current) + "/" + path;
-    std::vector<std::string> parts;
-    std::istringstream in(joined);
-    for (std::string part; std::getline(in, part, '/');) {
-        if (part.empty() || part == ".") continue;
-        if (part == "..") {
-            if (!parts.empty()) parts.pop_back();
-            continue;
-        }
-        parts.push_back(part);
-    }
-    std::string out;
-    for (const std::string& part : parts) out += "/" + part;
-    return out.empty() ? "/" : out;
+    return "/" + clamp_path(!path.empty() && path[0] == '/' ? path : current + "/" + path);
 }
 
 // A numeric id, or the id of `name` in the colon-separated database `file` of the tree.

@@ -2,6 +2,7 @@
 
 #include "parser/ast.h"
 #include "parser/internal/go_quote.h"
+#include "parser/internal/text.h"
 
 namespace cbuild::parser {
 
@@ -33,6 +34,16 @@ void append_node(std::string& out, const Node& node) {
 }  // namespace
 
 std::string go_quote(std::string_view text) { return internal::go_quote(text); }
+
+std::string go_quote_rune(std::int32_t code_point) {
+    if (code_point < 0 || code_point > 0x10FFFF || (code_point >= 0xD800 && code_point <= 0xDFFF)) code_point = 0xFFFD;
+    if (code_point == '\'') return "'\\''";
+    if (code_point == '"') return "'\"'";
+    std::string utf8;
+    internal::append_utf8(utf8, static_cast<char32_t>(code_point));
+    const std::string quoted = internal::go_quote(utf8);  // the same escapes, between `'`
+    return "'" + quoted.substr(1, quoted.size() - 2) + "'";
+}
 
 std::string dump(const Node& node) {
     std::string out;

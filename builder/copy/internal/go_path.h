@@ -1,12 +1,14 @@
 #pragma once
-// The pieces of Go's path and path/filepath packages that COPY's rules are written in:
-// filepath.Match for wildcards, fsutil's containsWildcards, path.Clean, and the component order
-// in which layers and walks list paths.
+// The pieces of Go's path/filepath package that COPY's rules are written in: filepath.Match
+// for wildcards and fsutil's containsWildcards. Image paths (path.Clean and the component
+// order) are in builder/snapshot/internal/image_path.h.
 
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "builder/snapshot/internal/image_path.h"
 
 namespace cbuild::builder::internal {
 
@@ -17,27 +19,5 @@ bool has_wildcards(std::string_view text);
 // `\` escapes. nullopt when Go reports ErrBadPattern (Go only notices some malformed patterns
 // while matching; so does this).
 std::optional<bool> go_match(std::string_view pattern, std::string_view name);
-
-// The non-empty components of a `/`-separated path ("a//b/" → {"a", "b"}).
-std::vector<std::string> split_path(std::string_view path);
-
-std::string join_path(const std::vector<std::string>& components);
-
-// "a/b" + "c" → "a/b/c"; either may be empty (the root).
-std::string join_path(std::string_view parent, std::string_view child);
-
-// path.Clean("/" + path) without the leading `/`: `.` dropped, `..` climbing at most to the
-// root ("../../x" → "x").
-std::string clamp_path(std::string_view path);
-
-// Like clamp_path, but nullopt when a `..` would climb above the root.
-std::optional<std::string> clean_relative(std::string_view path);
-
-std::string parent_path(std::string_view path);  // "a/b/c" → "a/b", "a" → ""
-std::string base_name(std::string_view path);    // "a/b/c" → "c"
-
-// Component-wise order ("a/b" < "a-b"): a directory sorts before its contents, siblings by
-// name, as a walk lists them.
-bool component_less(std::string_view a, std::string_view b);
 
 }  // namespace cbuild::builder::internal
