@@ -160,7 +160,7 @@ void Solver::run_step(StageImage& image, const PlannedStage& stage, const Planne
         if (internal::apply_metadata(image, step, m_time)) return;
         if (const auto* workdir = std::get_if<parser::WorkdirInstruction>(&step.instruction)) {
             std::vector<LayerEntry> created = internal::apply_workdir(image, *workdir, m_time);
-            if (created.empty()) return;
+            if (image.config.history.back().empty_layer) return;  // WORKDIR /
             registry::HistoryEntry history = std::move(image.config.history.back());
             image.config.history.pop_back();
             add_layer(image, std::move(created), std::move(history));

@@ -89,7 +89,8 @@ std::vector<LayerEntry> apply_workdir(StageImage& image, const parser::WorkdirIn
         image.tree.apply({directory});
         prefix = resolved;
     }
-    image.config.history.push_back(history_entry("WORKDIR " + path, created.empty(), time));
+    // BuildKit commits a layer for every WORKDIR but `/`, empty when the directory exists.
+    image.config.history.push_back(history_entry("WORKDIR " + path, false, time));
     return created;
 }
 

@@ -33,7 +33,8 @@ BuildTime build_time(std::optional<std::int64_t> source_date_epoch);
 bool apply_metadata(StageImage& image, const PlannedStep& step, const BuildTime& time);
 
 // WORKDIR: sets the working directory and returns the directories to create (with parents,
-// mode 0755, owned by the stage's USER), empty when they all exist.
+// mode 0755, owned by the stage's USER), empty when they all exist. Its history entry always
+// has a layer (an empty one when nothing is created), as BuildKit's, except for `/`.
 std::vector<LayerEntry> apply_workdir(StageImage& image, const parser::WorkdirInstruction& workdir,
                                       const BuildTime& time);
 
