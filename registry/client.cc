@@ -266,10 +266,7 @@ HttpResponse Client::State::send(const std::string& subject, const std::string& 
         try {
             HttpResponse response = exchange(subject, reference, request, path, scope);
             if (!temporary_status(response.status) || attempt >= attempts) return response;
-            if (auto after = response.header("retry-after")) {
-                if (auto seconds = internal::parse_retry_after(*after))
-                    delay = std::min<std::chrono::milliseconds>(*seconds, options.retry.max_retry_after);
-            }
+            delay = internal::retry_delay(options.retry, attempt - 1, response.header("retry-after"));
         } catch (const HttpTransportError& error) {
             if (error.streamed_bytes() > 0 || attempt >= attempts)
                 throw RegistryError(subject, what + ": " + error.what(), 0, {}, true);

@@ -56,7 +56,6 @@ std::vector<Challenge> parse_challenges(std::string_view header) {
             ++at;
             continue;
         }
-        const std::size_t before = at;
         const std::string word = read_token(header, at);
         if (word.empty()) {
             ++at;  // a stray character: skip it rather than fail
@@ -70,7 +69,6 @@ std::vector<Challenge> parse_challenges(std::string_view header) {
             challenges.back().params[lowercase(word)] = read_value(header, at);
         } else {
             // A token68 (`Basic abc==`) is not used by registries; it reads as a scheme here.
-            (void)before;
             challenges.push_back(Challenge{.scheme = lowercase(word), .params = {}});
         }
     }
@@ -132,6 +130,15 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry) {
     auto delay = policy.initial_delay;
     for (int i = 0; i < retry && delay < policy.max_delay; ++i) delay *= 2;
     return std::min(delay, policy.max_delay);
+}
+
+std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int retry,
+                                      const std::optional<std::string>& retry_after) {
+    if (retry_after) {
+        if (const auto seconds = parse_retry_after(*retry_after))
+            return std::min<std::chrono::milliseconds>(*seconds, policy.max_retry_after);
+    }
+    return backoff_delay(policy, retry);
 }
 
 std::string repository_scope(std::string_view path, std::string_view actions) {

@@ -41,6 +41,11 @@ Token parse_token_response(std::string_view body);
 // The delay before retry number `retry` (0-based): initial × 2^retry, at most max_delay.
 std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int retry);
 
+// The wait before retry number `retry`: the response's Retry-After when it has a usable one
+// (at most max_retry_after), else backoff_delay.
+std::chrono::milliseconds retry_delay(const RetryPolicy& policy, int retry,
+                                      const std::optional<std::string>& retry_after);
+
 // "repository:PATH:ACTIONS", the scope of a Bearer token for one repository.
 std::string repository_scope(std::string_view path, std::string_view actions);
 

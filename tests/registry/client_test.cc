@@ -1,0 +1,391 @@
+// The registry client without a registry: header and body parsing, backoff, platforms,
+// credentials, and retries and redirects against a scripted HTTP server on loopback.
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "registry/client.h"
+#include "registry/internal/wire.h"
+#include "tests/support/command.h"
+#include "tests/support/temp_dir.h"
+
+namespace cbuild::registry {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ClientTest, ParsesBearerChallenge) {
+    const auto challenges = internal::parse_challenges(
+        R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull")");
+    ASSERT_EQ(challenges.size(), 1u);
+    EXPECT_EQ(challenges[0].scheme, "bearer");
+    EXPECT_EQ(challenges[0].params.at("realm"), "https://auth.docker.io/token");
+    EXPECT_EQ(challenges[0].params.at("service"), "registry.docker.io");
+    EXPECT_EQ(challenges[0].params.at("scope"), "repository:library/ubuntu:pull");
+}
+
+TEST(ClientTest, ParsesSeveralChallengesAndEscapes) {
+    const auto challenges = internal::parse_challenges(R"(Basic realm="a \"b\", c", Bearer realm=x,error=invalid_token)");
+    ASSERT_EQ(challenges.size(), 2u);
+    EXPECT_EQ(challenges[0].scheme, "basic");
+    EXPECT_EQ(challenges[0].params.at("realm"), R"(a "b", c)");
+    EXPECT_EQ(challenges[1].scheme, "bearer");
+    EXPECT_EQ(challenges[1].params.at("realm"), "x");
+    EXPECT_EQ(challenges[1].params.at("error"), "invalid_token");
+    EXPECT_TRUE(internal::parse_challenges("").empty());
+}
+
+TEST(ClientTest, ParsesRetryAfter) {
+    EXPECT_EQ(internal::parse_retry_after("7"), 7s);
+    EXPECT_EQ(internal::parse_retry_after(" 0 "), 0s);
+    const auto now = std::chrono::system_clock::from_time_t(1445412480);  // Wed, 21 Oct 2015 07:28:00 GMT
+    EXPECT_EQ(internal::parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), 30s);
+    EXPECT_EQ(internal::parse_retry_after("soon"), std::nullopt);
+}
+
+TEST(ClientTest, ParsesErrorBody) {
+    const auto details = internal::parse_error_body(
+        R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}},{"code":"DENIED"}]})");
+    ASSERT_EQ(details.size(), 2u);
+    EXPECT_EQ(details[0], (RegistryErrorDetail{.code = "MANIFEST_UNKNOWN", .message = "manifest unknown"}));
+    EXPECT_EQ(details[1].code, "DENIED");
+    EXPECT_TRUE(internal::parse_error_body("<html>").empty());
+}
+
+TEST(ClientTest, ParsesTokenResponse) {
+    EXPECT_EQ(internal::parse_token_response(R"({"token":"abc","expires_in":300})").expires_in, 300s);
+    const auto token = internal::parse_token_response(R"({"access_token":"xyz"})");
+    EXPECT_EQ(token.value, "xyz");
+    EXPECT_EQ(token.expires_in, 60s);
+    EXPECT_THROW(internal::parse_token_response("{}"), Error);
+}
+
+TEST(ClientTest, BackoffDoublesUpToTheCap) {
+    const RetryPolicy policy{.attempts = 10, .initial_delay = 200ms, .max_delay = 1000ms};
+    EXPECT_EQ(internal::backoff_delay(policy, 0), 200ms);
+    EXPECT_EQ(internal::backoff_delay(policy, 1), 400ms);
+    EXPECT_EQ(internal::backoff_delay(policy, 2), 800ms);
+    EXPECT_EQ(internal::backoff_delay(policy, 3), 1000ms);
+    EXPECT_EQ(internal::backoff_delay(policy, 60), 1000ms);
+}
+
+TEST(ClientTest, RetryAfterReplacesBackoffUpToItsCap) {
+    const RetryPolicy policy{.attempts = 4, .initial_delay = 200ms, .max_delay = 5000ms, .max_retry_after = 10000ms};
+    EXPECT_EQ(internal::retry_delay(policy, 1, "3"), 3000ms);
+    EXPECT_EQ(internal::retry_delay(policy, 1, "3600"), 10000ms);
+    EXPECT_EQ(internal::retry_delay(policy, 1, "garbage"), 400ms);
+    EXPECT_EQ(internal::retry_delay(policy, 1, std::nullopt), 400ms);
+}
+
+TEST(ClientTest, Base64RoundTrips) {
+    for (std::string text : {"", "a", "ab", "abc", "robot$name:p@ss:word"})
+        EXPECT_EQ(internal::base64_decode(internal::base64_encode(text)), text);
+    EXPECT_EQ(internal::base64_encode("user:pass"), "dXNlcjpwYXNz");
+    EXPECT_EQ(internal::base64_decode("!!"), std::nullopt);
+}
+
+TEST(ClientTest, ErrorMessageNamesReferenceAndCodes) {
+    const RegistryError error("localhost:5000/a:b", "fetching manifest", 404,
+                              {{.code = "MANIFEST_UNKNOWN", .message = "manifest unknown"}}, false);
+    EXPECT_STREQ(error.what(), "`localhost:5000/a:b`: fetching manifest: HTTP 404: MANIFEST_UNKNOWN: manifest unknown");
+    EXPECT_EQ(error.codes(), std::vector<std::string>{"MANIFEST_UNKNOWN"});
+}
+
+TEST(ClientTest, DefaultVariants) {
+    EXPECT_EQ(normalize_platform({.architecture = "arm64", .os = "linux"}).variant, "v8");
+    EXPECT_EQ(normalize_platform({.architecture = "arm", .os = "linux"}).variant, "v7");
+    EXPECT_EQ(normalize_platform({.architecture = "amd64", .os = "linux"}).variant, "");
+    EXPECT_EQ(normalize_platform({.architecture = "arm", .os = "linux", .variant = "v6"}).variant, "v6");
+}
+
+TEST(ClientTest, SelectsPlatformFromIndex) {
+    auto entry = [](const std::string& content, Platform platform) {
+        Descriptor descriptor{.media_type = k_oci_manifest, .digest = sha256_of(content), .size = 1};
+        descriptor.platform = std::move(platform);
+        return descriptor;
+    };
+    ImageIndex index;
+    index.manifests = {entry("a", {.architecture = "amd64", .os = "linux"}),
+                       entry("b", {.architecture = "arm", .os = "linux", .variant = "v6"}),
+                       entry("c", {.architecture = "arm", .os = "linux"}),
+                       entry("d", {.architecture = "arm64", .os = "linux", .variant = "v8"})};
+    EXPECT_EQ(select_platform(index, {.architecture = "arm", .os = "linux"})->digest, sha256_of("c"));
+    EXPECT_EQ(select_platform(index, {.architecture = "arm", .os = "linux", .variant = "v6"})->digest, sha256_of("b"));
+    EXPECT_EQ(select_platform(index, {.architecture = "arm64", .os = "linux"})->digest, sha256_of("d"));
+    EXPECT_EQ(select_platform(index, {.architecture = "amd64", .os = "linux"})->digest, sha256_of("a"));
+    EXPECT_FALSE(select_platform(index, {.architecture = "amd64", .os = "windows"}));
+}
+
+TEST(ClientTest, ReadsDockerConfigAuths) {
+    test::TempDir dir;
+    test::write_file(dir.path() / "config.json",
+                     R"({"auths":{"https://index.docker.io/v1/":{"auth":"aHViOnB3"},"localhost:5000":{"auth":")" +
+                         internal::base64_encode("robot$ci:to:ken") + R"("}}})");
+    const DockerConfigCredentials credentials(dir.path() / "config.json");
+    const auto local = credentials.get("localhost:5000");
+    ASSERT_TRUE(local);
+    EXPECT_EQ(local->username, "robot$ci");
+    EXPECT_EQ(local->password, "to:ken");
+    EXPECT_EQ(credentials.get("registry-1.docker.io")->username, "hub");
+    EXPECT_FALSE(credentials.get("ghcr.io"));
+    EXPECT_FALSE(DockerConfigCredentials(dir.path() / "missing.json").get("ghcr.io"));
+}
+
+// A scripted HTTP/1.1 server on 127.0.0.1: each connection gets the next answer of `respond`
+// for the request it sent, then is closed.
+class ScriptedServer {
+public:
+    using Responder = std::function<std::string(const std::string& request)>;
+
+    explicit ScriptedServer(Responder respond) : m_respond(std::move(respond)) {
+        m_fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t length = sizeof address;
+        if (bind(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(m_fd, 16) != 0 ||
+            getsockname(m_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+            throw Error("cannot listen on 127.0.0.1");
+        m_port = ntohs(address.sin_port);
+        m_thread = std::thread([this] { serve(); });
+    }
+    ~ScriptedServer() {
+        shutdown(m_fd, SHUT_RDWR);
+        close(m_fd);
+        m_thread.join();
+    }
+    int port() const { return m_port; }
+    std::vector<std::string> requests() {
+        std::lock_guard lock(m_mutex);
+        return m_requests;
+    }
+
+private:
+    void serve() {
+        for (;;) {
+            const int client = accept(m_fd, nullptr, nullptr);
+            if (client < 0) return;
+            std::string request;
+            char buffer[4096];
+            while (request.find("\r\n\r\n") == std::string::npos) {
+                const ssize_t n = read(client, buffer, sizeof buffer);
+                if (n <= 0) break;
+                request.append(buffer, static_cast<std::size_t>(n));
+                if (request[0] == 0x16) break;  // a TLS hello: answer it as a plain HTTP server would
+            }
+            {
+                std::lock_guard lock(m_mutex);
+                m_requests.push_back(request);
+            }
+            const std::string response = m_respond(request);
+            for (std::size_t sent = 0; sent < response.size();) {
+                const ssize_t n = write(client, response.data() + sent, response.size() - sent);
+                if (n <= 0) break;
+                sent += static_cast<std::size_t>(n);
+            }
+            close(client);
+        }
+    }
+
+    Responder m_respond;
+    int m_fd = -1;
+    int m_port = 0;
+    std::thread m_thread;
+    std::mutex m_mutex;
+    std::vector<std::string> m_requests;
+};
+
+std::string http_response(const std::string& status, const std::string& body, const std::string& headers = "") {
+    return "HTTP/1.1 " + status + "\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\nConnection: close\r\n" + headers + "\r\n" + body;
+}
+
+ClientOptions fast_options() {
+    ClientOptions options;
+    options.retry = {.attempts = 4, .initial_delay = 1ms, .max_delay = 2ms, .max_retry_after = 5ms};
+    return options;
+}
+
+const std::string k_manifest = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})";
+
+TEST(ClientTest, RetriesServerErrorsThenSucceeds) {
+    int calls = 0;
+    ScriptedServer server([&](const std::string&) {
+        if (++calls <= 2) return http_response("500 Internal Server Error", R"({"errors":[{"code":"UNKNOWN"}]})");
+        return http_response("200 OK", k_manifest, "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n");
+    });
+    Client client(fast_options());
+    const auto fetched = client.fetch_manifest(Reference::parse("127.0.0.1:" + std::to_string(server.port()) + "/a:b"));
+    EXPECT_EQ(fetched.bytes, k_manifest);
+    EXPECT_EQ(server.requests().size(), 3u);
+}
+
+TEST(ClientTest, HonoursRetryAfterOn429AndGivesUpAsTemporary) {
+    ScriptedServer server([&](const std::string&) {
+        return http_response("429 Too Many Requests", R"({"errors":[{"code":"TOOMANYREQUESTS"}]})", "Retry-After: 1\r\n");
+    });
+    Client client(fast_options());
+    try {
+        client.fetch_manifest(Reference::parse("127.0.0.1:" + std::to_string(server.port()) + "/a:b"));
+        FAIL() << "expected an error";
+    } catch (const RegistryError& error) {
+        EXPECT_EQ(error.status(), 429);
+        EXPECT_TRUE(error.temporary());
+        EXPECT_EQ(error.codes(), std::vector<std::string>{"TOOMANYREQUESTS"});
+    }
+    EXPECT_EQ(server.requests().size(), 4u);
+}
+
+TEST(ClientTest, NeverRetriesOtherClientErrors) {
+    ScriptedServer server([&](const std::string&) { return http_response("404 Not Found", "{}"); });
+    Client client(fast_options());
+    EXPECT_THROW(client.fetch_manifest(Reference::parse("127.0.0.1:" + std::to_string(server.port()) + "/a:b")),
+                 RegistryError);
+    EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(ClientTest, RefusesManifestOverFourMebibytes) {
+    ScriptedServer server([&](const std::string&) {
+        return http_response("200 OK", std::string(k_max_manifest_size + 1, ' '));
+    });
+    Client client(fast_options());
+    EXPECT_THROW(client.fetch_manifest(Reference::parse("127.0.0.1:" + std::to_string(server.port()) + "/a:b")),
+                 RegistryError);
+}
+
+TEST(ClientTest, RedirectToAnotherHostDropsAuthorization) {
+    const std::string blob = "blob bytes";
+    const Digest digest = sha256_of(blob);
+    ScriptedServer storage([&](const std::string&) { return http_response("200 OK", blob); });
+    ScriptedServer registry([&](const std::string& request) {
+        if (request.find("Authorization: Basic") == std::string::npos)
+            return http_response("401 Unauthorized", "{}", "WWW-Authenticate: Basic realm=\"r\"\r\n");
+        // "localhost" is another host than "127.0.0.1" although both are loopback.
+        return http_response("307 Temporary Redirect", "",
+                             "Location: http://localhost:" + std::to_string(storage.port()) + "/data\r\n");
+    });
+    ClientOptions options = fast_options();
+    const std::string host = "127.0.0.1:" + std::to_string(registry.port());
+    options.credentials = std::make_shared<StaticCredentials>(
+        std::map<std::string, Credential>{{host, Credential{.username = "u", .password = "p"}}});
+    Client client(options);
+    struct Sink : ByteSink {
+        using ByteSink::write;
+        void write(std::span<const std::byte> bytes) override { text.append(reinterpret_cast<const char*>(bytes.data()), bytes.size()); }
+        std::string text;
+    } sink;
+    client.fetch_blob(Reference::parse(host + "/a"), digest, static_cast<std::int64_t>(blob.size()), sink);
+    EXPECT_EQ(sink.text, blob);
+    ASSERT_EQ(storage.requests().size(), 1u);
+    EXPECT_EQ(storage.requests()[0].find("Authorization"), std::string::npos) << storage.requests()[0];
+    EXPECT_NE(registry.requests().back().find("Authorization: Basic"), std::string::npos);
+}
+
+TEST(ClientTest, BearerTokenIsFetchedWithCredentialsAndCached) {
+    ScriptedServer tokens([&](const std::string& request) {
+        if (request.find("Authorization: Basic " + internal::base64_encode("u:p")) == std::string::npos)
+            return http_response("401 Unauthorized", "{}");
+        return http_response("200 OK", R"({"token":"tok-1","expires_in":300})");
+    });
+    const std::string realm = "http://127.0.0.1:" + std::to_string(tokens.port()) + "/token";
+    ScriptedServer registry([&](const std::string& request) {
+        if (request.find("Authorization: Bearer tok-1") == std::string::npos)
+            return http_response("401 Unauthorized", R"({"errors":[{"code":"UNAUTHORIZED"}]})",
+                                 "WWW-Authenticate: Bearer realm=\"" + realm +
+                                     "\",service=\"test registry\",scope=\"repository:a:pull\"\r\n");
+        return http_response("200 OK", k_manifest, "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n");
+    });
+    const std::string host = "127.0.0.1:" + std::to_string(registry.port());
+    ClientOptions options = fast_options();
+    options.credentials = std::make_shared<StaticCredentials>(
+        std::map<std::string, Credential>{{host, Credential{.username = "u", .password = "p"}}});
+    Client client(options);
+    EXPECT_EQ(client.fetch_manifest(Reference::parse(host + "/a:one")).bytes, k_manifest);
+    EXPECT_EQ(client.fetch_manifest(Reference::parse(host + "/a:two")).bytes, k_manifest);
+    ASSERT_EQ(tokens.requests().size(), 1u);  // the second fetch reused the cached token
+    EXPECT_NE(tokens.requests()[0].find("GET /token?service=test%20registry&scope=repository%3Aa%3Apull "),
+              std::string::npos)
+        << tokens.requests()[0];
+    EXPECT_EQ(registry.requests().size(), 3u);
+
+    Client anonymous(fast_options());
+    try {
+        anonymous.fetch_manifest(Reference::parse(host + "/a:one"));
+        FAIL() << "expected the token server to refuse";
+    } catch (const RegistryError& error) {
+        EXPECT_EQ(error.status(), 401);
+        EXPECT_NE(std::string(error.what()).find("anonymous"), std::string::npos) << error.what();
+    }
+}
+
+TEST(ClientTest, ManifestMustMatchDigests) {
+    ScriptedServer server([&](const std::string&) {
+        return http_response("200 OK", k_manifest,
+                             "Docker-Content-Digest: " + sha256_of("other").to_string() + "\r\n");
+    });
+    const std::string host = "127.0.0.1:" + std::to_string(server.port());
+    Client client(fast_options());
+    try {
+        client.fetch_manifest(Reference::parse(host + "/a:b"));
+        FAIL() << "expected a Docker-Content-Digest mismatch";
+    } catch (const RegistryError& error) {
+        EXPECT_NE(std::string(error.what()).find("Docker-Content-Digest"), std::string::npos) << error.what();
+    }
+    try {
+        client.fetch_manifest(Reference::parse(host + "/a@" + sha256_of("pinned").to_string()));
+        FAIL() << "expected a digest mismatch";
+    } catch (const RegistryError& error) {
+        EXPECT_NE(std::string(error.what()).find("does not match the digest"), std::string::npos) << error.what();
+        EXPECT_FALSE(error.temporary());
+    }
+}
+
+TEST(ClientTest, ConnectionCutMidBlobIsTemporaryAndNotRetriedIntoTheSameSink) {
+    ScriptedServer server([&](const std::string&) {
+        // Promises 100 bytes, sends 10, closes.
+        return std::string("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n0123456789");
+    });
+    const std::string host = "127.0.0.1:" + std::to_string(server.port());
+    Client client(fast_options());
+    struct Sink : ByteSink {
+        using ByteSink::write;
+        void write(std::span<const std::byte> bytes) override { size += bytes.size(); }
+        std::size_t size = 0;
+    } sink;
+    try {
+        client.fetch_blob(Reference::parse(host + "/a"), sha256_of("x"), 100, sink);
+        FAIL() << "expected a cut transfer";
+    } catch (const RegistryError& error) {
+        EXPECT_TRUE(error.temporary()) << error.what();
+        EXPECT_EQ(error.status(), 0);
+    }
+    EXPECT_EQ(sink.size, 10u);
+    EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(ClientTest, InsecureRegistryFallsBackToPlainHttp) {
+    ScriptedServer server([&](const std::string& request) {
+        if (request[0] == 0x16) return std::string("HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
+        return http_response("200 OK", k_manifest, "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n");
+    });
+    const std::string host = "127.0.0.1:" + std::to_string(server.port());
+    ClientOptions options = fast_options();
+    options.insecure_registries = {host};
+    Client client(options);
+    EXPECT_EQ(client.fetch_manifest(Reference::parse(host + "/a:b")).bytes, k_manifest);
+    EXPECT_EQ(client.fetch_manifest(Reference::parse(host + "/a:c")).bytes, k_manifest);
+    const auto requests = server.requests();
+    ASSERT_EQ(requests.size(), 3u);  // one TLS hello, then HTTP only (the fallback is remembered)
+    EXPECT_EQ(requests[0][0], 0x16);
+    EXPECT_EQ(requests[1].rfind("GET /v2/a/manifests/b ", 0), 0u);
+}
+
+}  // namespace
+}  // namespace cbuild::registry
