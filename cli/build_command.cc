@@ -7,6 +7,7 @@
 #include "builder/solve/solve.h"
 #include "cli/build_inputs.h"
 #include "cli/commands.h"
+#include "cli/registry_access.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 
@@ -35,7 +36,7 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
                                               "Usage: cbuild [build] [OPTIONS] PATH\n\nBuild an image from a Dockerfile.");
     if (!inputs) return 0;
     if (inputs->check) {
-        const PlannedBuild build = plan_build(*inputs, nullptr);
+        const PlannedBuild build = plan_build(*inputs, nullptr, nullptr);
         for (const parser::Warning& warning : build.plan.warnings) std::cerr << "warning: " << warning.short_text << "\n";
         std::cout << "Check complete, no problems found: " << build.plan.build_order.size() << " of "
                   << build.plan.stages.size() << " stages needed for the target";
@@ -46,7 +47,8 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
     }
 
     cache::ContentStore store(globals.store_root());
-    const PlannedBuild build = plan_build(*inputs, &store);
+    registry::Client client(client_options(inputs->insecure_registries));
+    const PlannedBuild build = plan_build(*inputs, &store, &client);
     for (const parser::Warning& warning : build.plan.warnings) std::cerr << "warning: " << warning.short_text << "\n";
 
     builder::SolveOptions options;

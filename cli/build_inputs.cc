@@ -8,6 +8,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "builder/pull/pull.h"
 #include "builder/solve/solve.h"
 #include "common/error.h"
 #include "registry/reference.h"
@@ -22,7 +23,8 @@ po::options_description build_options(bool for_build) {
         ("file,f", po::value<std::string>(), "Name of the Dockerfile (default: PATH/Dockerfile; `-` reads stdin)")
         ("build-arg", po::value<std::vector<std::string>>()->composing(), "Set a build-time variable: KEY=VALUE, or KEY to take it from the environment")
         ("target", po::value<std::string>(), "Build up to this stage (default: the last)")
-        ("platform", po::value<std::string>(), "Target platform, os/arch[/variant] (default: this machine's)");
+        ("platform", po::value<std::string>(), "Target platform, os/arch[/variant] (default: this machine's)")
+        ("insecure-registry", po::value<std::vector<std::string>>()->composing(), "Allow plain HTTP or unverified TLS for this registry HOST[:PORT] (repeatable)");
     if (for_build) {
         options.add_options()
             ("tag,t", po::value<std::vector<std::string>>()->composing(), "Name and optionally a tag, name:tag (repeatable)")
@@ -82,6 +84,8 @@ std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, boo
         }
     }
     if (values.count("target")) inputs.request.target = values["target"].as<std::string>();
+    if (values.count("insecure-registry"))
+        inputs.insecure_registries = values["insecure-registry"].as<std::vector<std::string>>();
     inputs.request.build_platform = builder::Platform::host();
     inputs.request.target_platform = values.count("platform")
                                          ? builder::Platform::parse(values["platform"].as<std::string>())
@@ -160,20 +164,27 @@ std::string read_dockerfile(const std::string& path) {
     return read_file(path, "cannot read the Dockerfile");
 }
 
-PlannedBuild plan_build(const BuildInputs& inputs, const cache::ContentStore* store) {
+PlannedBuild plan_build(const BuildInputs& inputs, cache::ContentStore* store, registry::Client* client) {
     if (!std::filesystem::is_directory(inputs.context))
         throw IoError(inputs.context, "the build context is not a directory", ENOTDIR);
     const std::string name = inputs.dockerfile_path == "-" ? "Dockerfile" : inputs.dockerfile_path;
     const parser::Dockerfile dockerfile = parser::parse_dockerfile(read_dockerfile(inputs.dockerfile_path), name);
     builder::BuildRequest request = inputs.request;
     if (store) {
-        request.image_environment = [store, platform = request.target_platform](const registry::Reference& image,
-                                                                                 const std::string&) {
+        request.image_environment = [store, client, platform = request.target_platform](
+                                        const registry::Reference& image, const std::string&) {
+            if (client) return builder::ensure_image(*client, *store, image, platform).config.config.env;
             const auto stored = builder::load_stored_image(*store, image.to_string(), platform);
             return stored ? stored->config.config.env : std::vector<std::string>{};
         };
     }
     PlannedBuild build{builder::make_plan(dockerfile, request), "", parser::PatternMatcher()};
+    if (store && client) {
+        for (std::size_t index : build.plan.build_order)
+            for (const builder::PlannedStep& step : build.plan.stages[index].steps)
+                for (const registry::Reference& image : step.image_inputs)
+                    builder::ensure_image(*client, *store, image, request.target_platform);
+    }
     const std::filesystem::path dockerfile_path = inputs.dockerfile_path == "-" ? "" : inputs.dockerfile_path;
     for (const std::filesystem::path& candidate : parser::ignore_file_for(dockerfile_path, inputs.context)) {
         if (!std::filesystem::exists(candidate)) continue;

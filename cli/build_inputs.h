@@ -12,6 +12,7 @@
 #include "builder/snapshot/layer_writer.h"
 #include "cache/content_store.h"
 #include "cli/commands.h"
+#include "registry/client.h"
 #include "parser/dockerfile.h"
 #include "parser/dockerignore.h"
 
@@ -27,6 +28,7 @@ struct BuildInputs {
     builder::LayerOptions layers;   // --compression, --compression-level, SOURCE_DATE_EPOCH
     std::string iidfile;
     std::string metadata_file;
+    std::vector<std::string> insecure_registries;  // --insecure-registry
 };
 
 // Parses `arguments` against the options of `build` (or of `debug plan` when `for_build` is
@@ -47,8 +49,10 @@ struct PlannedBuild {
 };
 
 // Reads and parses the Dockerfile, reads the build's .dockerignore
-// (`<Dockerfile>.dockerignore` first, then PATH/.dockerignore) and plans the build; the ENV of
-// base images in `store` (when given) is in scope. Throws cbuild::ParseError / IoError / Error.
-PlannedBuild plan_build(const BuildInputs& inputs, const cache::ContentStore* store);
+// (`<Dockerfile>.dockerignore` first, then PATH/.dockerignore) and plans the build. With a
+// store, the ENV of base images is in scope, and with a client too, every image the plan needs
+// (FROM, COPY --from) that the store lacks is pulled into it. Throws cbuild::ParseError /
+// IoError / Error / registry::RegistryError.
+PlannedBuild plan_build(const BuildInputs& inputs, cache::ContentStore* store, registry::Client* client);
 
 }  // namespace cbuild::cli

@@ -25,5 +25,6 @@ int run_images(const Arguments& arguments, const GlobalOptions& globals);  // cb
 int run_inspect(const Arguments& arguments, const GlobalOptions& globals); // cbuild inspect REF
 int run_tag(const Arguments& arguments, const GlobalOptions& globals);     // cbuild tag SRC DST
 int run_rm(const Arguments& arguments, const GlobalOptions& globals);      // cbuild rm REF...
+int run_pull(const Arguments& arguments, const GlobalOptions& globals);    // cbuild pull REF
 
 }  // namespace cbuild::cli

@@ -49,7 +49,7 @@ int run_plan(const Arguments& arguments, const GlobalOptions& globals) {
     // Base images already in the store contribute their ENV; planning never creates a store.
     std::optional<cache::ContentStore> store;
     if (std::filesystem::exists(globals.store_root() / "index.json")) store.emplace(globals.store_root());
-    std::cout << builder::describe(plan_build(*inputs, store ? &*store : nullptr).plan);
+    std::cout << builder::describe(plan_build(*inputs, store ? &*store : nullptr, nullptr).plan);
     return 0;
 }
 

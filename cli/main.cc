@@ -32,6 +32,7 @@ constexpr const char* k_usage =
     "  inspect REF  Print an image's manifest and config\n"
     "  tag SRC DST  Give an image another name\n"
     "  rm REF...    Remove names from the local store\n"
+    "  pull REF     Pull an image from a registry into the local store\n"
     "  debug        Inspect how cbuild reads a Dockerfile: `debug parse`, `debug plan`\n\n"
     "Global options (accepted by every command):\n"
     "  --root DIR   The local store, an OCI image layout (default: /var/lib/cbuild as root,\n"
@@ -82,6 +83,7 @@ int dispatch(Arguments arguments) {
     if (first == "inspect") return run_inspect(rest, globals);
     if (first == "tag") return run_tag(rest, globals);
     if (first == "rm") return run_rm(rest, globals);
+    if (first == "pull") return run_pull(rest, globals);
     return run_build(arguments, globals);
 }
 

@@ -90,10 +90,12 @@ std::vector<std::string> check_image(const std::filesystem::path& layout, const 
     const auto layers = manifest.value("layers", nlohmann::json::array());
     if (diff_ids.size() != layers.size())
         problems.push_back(std::to_string(layers.size()) + " layers but " + std::to_string(diff_ids.size()) + " diff_ids");
+    // History is optional in OCI; when present, its layer entries match the layers.
+    const auto history = config.value("history", nlohmann::json::array());
     std::size_t non_empty_history = 0;
-    for (const auto& entry : config.value("history", nlohmann::json::array()))
+    for (const auto& entry : history)
         if (!entry.value("empty_layer", false)) ++non_empty_history;
-    if (non_empty_history != layers.size())
+    if (!history.empty() && non_empty_history != layers.size())
         problems.push_back(std::to_string(non_empty_history) + " non-empty history entries for " +
                            std::to_string(layers.size()) + " layers");
     for (std::size_t i = 0; i < layers.size(); ++i) {

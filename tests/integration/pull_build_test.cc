@@ -1,0 +1,75 @@
+// Base images from a real registry: `cbuild pull`, and a build FROM an image the store lacks,
+// which is pulled first (Docker's --pull=missing).
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/command.h"
+#include "tests/support/image_checker.h"
+#include "tests/support/registry_server.h"
+#include "tests/support/shared_data.h"
+#include "tests/support/temp_dir.h"
+
+namespace cbuild {
+namespace {
+
+using test::run_cbuild;
+using test::shell_quote;
+using test::write_file;
+
+class PullBuildTest : public testing::Test {
+protected:
+    void SetUp() override {
+        if (const auto missing = test::RegistryServer::missing_tool({})) {
+            if (std::getenv("CI")) FAIL() << *missing << " is not installed";
+            GTEST_SKIP() << *missing << " is not installed (scripts/install-deps installs it)";
+        }
+        m_registry = std::make_unique<test::RegistryServer>(test::RegistryServer::Options{});
+        test::OciLayoutWriter layout(m_dir.path() / "layout");
+        layout.tag(layout.add_image("hello from the base image\n"), "latest");
+        m_registry->push_layout(m_dir.path() / "layout", "latest", "library/base:1");
+    }
+
+    test::CommandResult cbuild(const std::string& args, const std::filesystem::path& cwd = ".") {
+        return run_cbuild("--root " + shell_quote((m_dir.path() / "store").string()) + " " + args, cwd);
+    }
+
+    test::TempDir m_dir;
+    std::unique_ptr<test::RegistryServer> m_registry;
+};
+
+TEST_F(PullBuildTest, PullStoresAVerifiedImageUnderItsName) {
+    const std::string reference = m_registry->host() + "/library/base:1";
+    const auto pulled = cbuild("pull " + reference);
+    ASSERT_EQ(pulled.status, 0) << pulled.output;
+    const std::string digest = test::manifest_digest_in_layout(m_dir.path() / "store", reference);
+    ASSERT_FALSE(digest.empty());
+    const auto problems = test::check_image(m_dir.path() / "store", digest);
+    EXPECT_TRUE(problems.empty()) << problems.front();
+    const auto again = cbuild("pull " + reference);
+    EXPECT_NE(again.output.find("(0 bytes fetched)"), std::string::npos) << "blobs present are not fetched again";
+}
+
+TEST_F(PullBuildTest, MissingImagesAndTagsAreClearErrors) {
+    const auto missing_tag = cbuild("pull " + m_registry->host() + "/library/base:nope");
+    EXPECT_EQ(missing_tag.status, 1);
+    EXPECT_NE(missing_tag.output.find("library/base:nope"), std::string::npos) << missing_tag.output;
+    const auto missing_repo = cbuild("pull " + m_registry->host() + "/nobody/here:1");
+    EXPECT_EQ(missing_repo.status, 1);
+    EXPECT_FALSE(std::filesystem::exists(m_dir.path() / "store" / "index.json") &&
+                 test::read_file(m_dir.path() / "store" / "index.json").find("nobody") != std::string::npos);
+}
+
+TEST_F(PullBuildTest, BuildFromAnImageTheStoreLacksPullsItFirst) {
+    const std::filesystem::path context = m_dir.path() / "context";
+    write_file(context / "Dockerfile", "FROM " + m_registry->host() + "/library/base:1\nCOPY own.txt /own.txt\n");
+    write_file(context / "own.txt", "mine\n");
+    const auto built = cbuild("-t derived:1 -o type=local,dest=rootfs .", context);
+    ASSERT_EQ(built.status, 0) << built.output;
+    EXPECT_EQ(test::read_file(context / "rootfs" / "hello"), "hello from the base image\n");
+    EXPECT_EQ(test::read_file(context / "rootfs" / "own.txt"), "mine\n");
+}
+
+}  // namespace
+}  // namespace cbuild
