@@ -5,6 +5,7 @@
 
 #include "builder/export/export.h"
 #include "builder/solve/solve.h"
+#include "builder/transfer/transfer.h"
 #include "cli/build_inputs.h"
 #include "cli/commands.h"
 #include "cli/registry_access.h"
@@ -63,6 +64,20 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
     } else {
         builder::export_image(store, image, inputs->output, inputs->tags, options.source_date_epoch);
     }
+    if (inputs->output.push) {
+        const std::vector<std::string>& names = inputs->output.names.empty() ? inputs->tags : inputs->output.names;
+        std::vector<registry::Reference> targets;
+        for (const std::string& name : names) targets.push_back(registry::Reference::parse(name));
+        const cache::TagEntry built{.name = "",
+                                    .media_type = image.manifest_descriptor.media_type,
+                                    .digest = image.manifest_descriptor.digest,
+                                    .size = static_cast<std::uint64_t>(image.manifest_descriptor.size),
+                                    .annotations = {}};
+        const builder::PushResult pushed = builder::push_image(client, store, built, targets);
+        for (const registry::Reference& target : targets)
+            std::cerr << "pushed " << target.familiar() << " (" << pushed.uploaded << " blobs uploaded, "
+                      << pushed.existed << " already there)\n";
+    }
     if (!inputs->iidfile.empty()) write_file_atomically(inputs->iidfile, image.manifest.config.digest.to_string());
     if (!inputs->metadata_file.empty()) write_file_atomically(inputs->metadata_file, build_metadata(image, inputs->tags));
 
@@ -70,7 +85,7 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
               << image.manifest_descriptor.digest.to_string() << ")\n";
     if (inputs->output.type == builder::ExportType::store) {
         for (const std::string& tag : inputs->tags) std::cerr << "naming to " << builder::store_tag_name(tag) << "\n";
-    } else {
+    } else if (inputs->output.type != builder::ExportType::registry) {
         std::cerr << "exported " << builder::export_type_name(inputs->output.type) << " to " << inputs->output.dest << "\n";
     }
     return 0;

@@ -8,7 +8,7 @@
 #include <iterator>
 #include <sstream>
 
-#include "builder/pull/pull.h"
+#include "builder/transfer/transfer.h"
 #include "builder/solve/solve.h"
 #include "common/error.h"
 #include "registry/reference.h"
@@ -31,6 +31,7 @@ po::options_description build_options(bool for_build) {
             ("output,o", po::value<std::string>(), "Output: type=image (default: the local store), type=oci|docker|tar,dest=FILE, type=local,dest=DIR")
             ("compression", po::value<std::string>(), "Layer compression: gzip (default), zstd or uncompressed")
             ("compression-level", po::value<int>(), "Compression level (gzip 0-9, zstd 1-22)")
+            ("push", "Push the image to its registry under every -t name (as -o type=image,push=true)")
             ("iidfile", po::value<std::string>(), "Write the image ID (config digest) to the file")
             ("metadata-file", po::value<std::string>(), "Write the build result metadata (digests, names) to the file")
             ("check", "Parse, expand and plan the build, report problems, and build nothing");
@@ -105,6 +106,21 @@ std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, boo
                     } catch (const std::exception&) {
                         throw UsageError("invalid compression-level `" + value + "`");
                     }
+                }
+            }
+        }
+        if (values.count("push")) {
+            if (inputs.output.type != builder::ExportType::store && inputs.output.type != builder::ExportType::registry)
+                throw UsageError("--push goes with the local store or -o type=registry, not -o type=" +
+                                 std::string(builder::export_type_name(inputs.output.type)));
+            inputs.output.push = true;
+        }
+        if (inputs.output.insecure) {
+            for (const std::string& name : inputs.output.names.empty() ? inputs.tags : inputs.output.names) {
+                try {
+                    inputs.insecure_registries.push_back(registry::Reference::parse(name).domain());
+                } catch (const registry::ReferenceError& error) {
+                    throw UsageError(error.what());
                 }
             }
         }

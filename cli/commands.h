@@ -26,5 +26,6 @@ int run_inspect(const Arguments& arguments, const GlobalOptions& globals); // cb
 int run_tag(const Arguments& arguments, const GlobalOptions& globals);     // cbuild tag SRC DST
 int run_rm(const Arguments& arguments, const GlobalOptions& globals);      // cbuild rm REF...
 int run_pull(const Arguments& arguments, const GlobalOptions& globals);    // cbuild pull REF
+int run_push(const Arguments& arguments, const GlobalOptions& globals);    // cbuild push REF
 
 }  // namespace cbuild::cli

@@ -33,6 +33,7 @@ constexpr const char* k_usage =
     "  tag SRC DST  Give an image another name\n"
     "  rm REF...    Remove names from the local store\n"
     "  pull REF     Pull an image from a registry into the local store\n"
+    "  push REF     Push an image of the local store to a registry\n"
     "  debug        Inspect how cbuild reads a Dockerfile: `debug parse`, `debug plan`\n\n"
     "Global options (accepted by every command):\n"
     "  --root DIR   The local store, an OCI image layout (default: /var/lib/cbuild as root,\n"
@@ -84,6 +85,7 @@ int dispatch(Arguments arguments) {
     if (first == "tag") return run_tag(rest, globals);
     if (first == "rm") return run_rm(rest, globals);
     if (first == "pull") return run_pull(rest, globals);
+    if (first == "push") return run_push(rest, globals);
     return run_build(arguments, globals);
 }
 

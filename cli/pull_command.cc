@@ -3,7 +3,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
-#include "builder/pull/pull.h"
+#include "builder/transfer/transfer.h"
 #include "cli/commands.h"
 #include "cli/registry_access.h"
 #include "common/error.h"

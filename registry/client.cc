@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "registry/internal/client_state.h"
 #include "registry/internal/http.h"
 #include "registry/internal/wire.h"
 
@@ -15,6 +16,9 @@ namespace fs = std::filesystem;
 using internal::HttpRequest;
 using internal::HttpResponse;
 using internal::HttpTransportError;
+using internal::temporary_status;
+using internal::url_authority;
+using internal::url_encode;
 
 std::string compose_message(const std::string& reference, const std::string& what, long status,
                             const std::vector<RegistryErrorDetail>& details) {
@@ -27,8 +31,6 @@ std::string compose_message(const std::string& reference, const std::string& wha
     return message;
 }
 
-bool temporary_status(long status) { return status >= 500 || status == 429; }
-
 // "host[:port]" without the port; "[::1]:5000" → "[::1]".
 std::string strip_port(const std::string& host) {
     if (!host.empty() && host.front() == '[') return host.substr(0, host.find(']') + 1);
@@ -39,29 +41,6 @@ std::string strip_port(const std::string& host) {
 bool is_loopback(const std::string& host) {
     const std::string name = strip_port(host);
     return name == "localhost" || name == "[::1]" || name.rfind("127.", 0) == 0;
-}
-
-// The authority of an absolute URL: "https://h:5000/v2/…" → "h:5000".
-std::string url_authority(const std::string& url) {
-    const auto start = url.find("://");
-    if (start == std::string::npos) return {};
-    const auto end = url.find_first_of("/?#", start + 3);
-    return url.substr(start + 3, end == std::string::npos ? std::string::npos : end - start - 3);
-}
-
-std::string url_encode(std::string_view text) {
-    static constexpr char k_hex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : text) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += static_cast<char>(c);
-        } else {
-            out += '%';
-            out += k_hex[c >> 4];
-            out += k_hex[c & 15];
-        }
-    }
-    return out;
 }
 
 // The media type of a manifest: Content-Type when it names one, else the document's own
@@ -88,6 +67,34 @@ std::string platform_text(const Platform& platform) {
 
 }  // namespace
 
+namespace internal {
+
+bool temporary_status(long status) { return status >= 500 || status == 429; }
+
+std::string url_authority(const std::string& url) {
+    const auto start = url.find("://");
+    if (start == std::string::npos) return {};
+    const auto end = url.find_first_of("/?#", start + 3);
+    return url.substr(start + 3, end == std::string::npos ? std::string::npos : end - start - 3);
+}
+
+std::string url_encode(std::string_view text) {
+    static constexpr char k_hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += k_hex[c >> 4];
+            out += k_hex[c & 15];
+        }
+    }
+    return out;
+}
+
+}  // namespace internal
+
 RegistryError::RegistryError(std::string reference, const std::string& what, long status,
                              std::vector<RegistryErrorDetail> details, bool temporary)
     : Error(compose_message(reference, what, status, details)),
@@ -101,30 +108,6 @@ std::vector<std::string> RegistryError::codes() const {
     for (const auto& detail : m_details) codes.push_back(detail.code);
     return codes;
 }
-
-struct Client::State {
-    ClientOptions options;
-    std::mutex mutex;
-    // "HOST|SCOPE" → Authorization value and when it stops being good; "HOST|basic" for Basic.
-    std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> auth;
-    std::set<std::string> plain_http;  // insecure registries found not to speak TLS
-
-    struct Endpoint {
-        std::string scheme;
-        internal::TlsSettings tls;
-        bool may_fall_back = false;
-    };
-
-    Endpoint endpoint_for(const std::string& host);
-    std::optional<std::string> cached_auth(const std::string& host, const std::string& scope);
-    std::string authenticate(const std::string& subject, const std::string& host, const std::string& scope,
-                             const HttpResponse& challenge_response);
-    HttpResponse exchange(const std::string& subject, const Reference& reference, HttpRequest request,
-                          const std::string& path, const std::string& scope);
-    HttpResponse send(const std::string& subject, const std::string& what, const Reference& reference,
-                      HttpRequest request, const std::string& path);
-    [[noreturn]] void fail(const std::string& subject, const std::string& what, const HttpResponse& response);
-};
 
 Client::State::Endpoint Client::State::endpoint_for(const std::string& host) {
     const fs::path dir = options.certs_dir / host;
@@ -167,11 +150,25 @@ std::string Client::State::authenticate(const std::string& subject, const std::s
         if (challenge.scheme == "bearer") {
             const auto realm = challenge.params.find("realm");
             if (realm == challenge.params.end()) continue;
-            const auto wanted_scope = challenge.params.contains("scope") ? challenge.params.at("scope") : scope;
+            // The scopes we need plus any the challenge names (each its own `scope=`), so a
+            // push token also covers the pull of a mount's source repository.
+            std::vector<std::string> scopes;
+            for (const std::string& list : {scope, challenge.params.contains("scope") ? challenge.params.at("scope")
+                                                                                        : std::string()}) {
+                std::size_t start = 0;
+                while (start < list.size()) {
+                    const std::size_t end = std::min(list.find(' ', start), list.size());
+                    const std::string one = list.substr(start, end - start);
+                    if (!one.empty() && std::find(scopes.begin(), scopes.end(), one) == scopes.end())
+                        scopes.push_back(one);
+                    start = end + 1;
+                }
+            }
             std::string url = realm->second + (realm->second.find('?') == std::string::npos ? "?" : "&");
             if (auto service = challenge.params.find("service"); service != challenge.params.end())
                 url += "service=" + url_encode(service->second) + "&";
-            url += "scope=" + url_encode(wanted_scope);
+            for (const auto& one : scopes) url += "scope=" + url_encode(one) + "&";
+            url.pop_back();
             HttpRequest request{.url = url, .tls = endpoint_for(url_authority(url)).tls};
             if (credential) request.basic_auth = std::pair(credential->username, credential->password);
             HttpResponse response;
@@ -214,13 +211,11 @@ std::string Client::State::authenticate(const std::string& subject, const std::s
     throw RegistryError(subject, "unsupported authentication challenge", 401, details, false);
 }
 
-// One logical request: answers an auth challenge once, follows redirects (Authorization only
-// to the registry's own host), falls back to HTTP for an insecure registry without TLS.
-HttpResponse Client::State::exchange(const std::string& subject, const Reference& reference, HttpRequest request,
-                                     const std::string& path, const std::string& scope) {
-    const std::string host = reference.registry_host();
+HttpResponse Client::State::exchange(const std::string& subject, const std::string& host, HttpRequest request,
+                                     const std::string& target, const std::string& scope) {
     Endpoint endpoint = endpoint_for(host);
-    std::string url = endpoint.scheme + "://" + host + path;
+    const bool absolute = !url_authority(target).empty();
+    std::string url = absolute ? target : endpoint.scheme + "://" + host + target;
     std::optional<std::string> authorization = cached_auth(host, scope);
     const auto base_headers = request.headers;
     bool authenticated = false;
@@ -238,7 +233,7 @@ HttpResponse Client::State::exchange(const std::string& subject, const Reference
             std::lock_guard lock(mutex);
             plain_http.insert(host);
             endpoint = {.scheme = "http", .tls = {}, .may_fall_back = false};
-            url = "http://" + host + path;
+            url = absolute ? "http://" + target.substr(target.find("://") + 3) : "http://" + host + target;
             continue;
         }
         if (response.status == 401 && own_host && !authenticated) {
@@ -255,16 +250,13 @@ HttpResponse Client::State::exchange(const std::string& subject, const Reference
     throw RegistryError(subject, "too many redirects", 0, {}, false);
 }
 
-// exchange() with retries of temporary failures. A failure after body bytes reached the
-// caller's sink is not retried here (the sink cannot take them back); it is thrown as temporary.
-HttpResponse Client::State::send(const std::string& subject, const std::string& what, const Reference& reference,
-                                 HttpRequest request, const std::string& path) {
-    const std::string scope = internal::repository_scope(reference.path(), "pull");
+HttpResponse Client::State::send(const std::string& subject, const std::string& what, const std::string& host,
+                                 HttpRequest request, const std::string& target, const std::string& scope) {
     const int attempts = std::max(1, options.retry.attempts);
     for (int attempt = 1;; ++attempt) {
         std::chrono::milliseconds delay = internal::backoff_delay(options.retry, attempt - 1);
         try {
-            HttpResponse response = exchange(subject, reference, request, path, scope);
+            HttpResponse response = exchange(subject, host, request, target, scope);
             if (!temporary_status(response.status) || attempt >= attempts) return response;
             delay = internal::retry_delay(options.retry, attempt - 1, response.header("retry-after"));
         } catch (const HttpTransportError& error) {
@@ -299,8 +291,9 @@ FetchedManifest Client::fetch_manifest(const Reference& reference) {
                         .max_collected_body = k_max_manifest_size};
     HttpResponse response;
     try {
-        response = m_state->send(subject, "fetching manifest", reference, request,
-                                 "/v2/" + reference.path() + "/manifests/" + identifier);
+        response = m_state->send(subject, "fetching manifest", reference.registry_host(), request,
+                                 "/v2/" + reference.path() + "/manifests/" + identifier,
+                                 internal::repository_scope(reference.path(), "pull"));
     } catch (const internal::HttpBodyTooLarge&) {
         throw RegistryError(subject, "manifest is larger than the 4 MiB limit", 0, {}, false);
     }
@@ -360,8 +353,9 @@ void Client::fetch_blob(const Reference& repository, const Digest& digest, std::
         out.write(bytes);
     }};
     const std::string what = "fetching blob";
-    const HttpResponse response = m_state->send(subject, what, repository, request,
-                                                "/v2/" + repository.path() + "/blobs/" + digest.to_string());
+    const HttpResponse response = m_state->send(subject, what, repository.registry_host(), request,
+                                                "/v2/" + repository.path() + "/blobs/" + digest.to_string(),
+                                                internal::repository_scope(repository.path(), "pull"));
     if (response.status != 200) m_state->fail(subject, what, response);
     if (received != size)
         throw RegistryError(subject, "blob has " + std::to_string(received) + " bytes, expected " +
@@ -375,8 +369,10 @@ void Client::fetch_blob(const Reference& repository, const Digest& digest, std::
 
 bool Client::blob_exists(const Reference& repository, const Digest& digest) {
     const std::string subject = repository.name() + "@" + digest.to_string();
-    const HttpResponse response = m_state->send(subject, "checking blob", repository, HttpRequest{.method = "HEAD"},
-                                                "/v2/" + repository.path() + "/blobs/" + digest.to_string());
+    const HttpResponse response = m_state->send(subject, "checking blob", repository.registry_host(),
+                                                HttpRequest{.method = "HEAD"},
+                                                "/v2/" + repository.path() + "/blobs/" + digest.to_string(),
+                                                internal::repository_scope(repository.path(), "pull"));
     if (response.status == 200) return true;
     if (response.status == 404) return false;
     m_state->fail(subject, "checking blob", response);

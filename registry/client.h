@@ -1,7 +1,8 @@
 #pragma once
 // The distribution API client (distribution spec v1.1 over HTTP/HTTPS, libcurl): manifests and
-// blobs pulled with digest and size verified while streaming, Basic and Bearer token auth,
-// retries of temporary failures, and Docker's per-registry TLS settings.
+// blobs pulled with digest and size verified while streaming, blobs and manifests pushed (HEAD
+// first, cross-repository mounts, monolithic or chunked uploads that resume after a cut), Basic
+// and Bearer token auth, retries of temporary failures, and Docker's per-registry TLS settings.
 //
 // Which scheme a registry gets (Docker's rules, checked in this order):
 //   1. CERTS_DIR/HOST[:PORT]/ exists → HTTPS, verified with ca.crt there when present (it then
@@ -17,10 +18,12 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -119,6 +122,57 @@ struct ClientOptions {
     std::set<std::string> insecure_registries{};
     std::shared_ptr<const Credentials> credentials{};  // none: anonymous
     RetryPolicy retry{};
+    // A blob up to this size is uploaded with one PUT; a larger one in PATCH chunks of
+    // upload_chunk_size bytes (each resumable), then a PUT without body.
+    std::int64_t monolithic_upload_limit = 16 << 20;
+    std::int64_t upload_chunk_size = 32 << 20;
+};
+
+// Reads the bytes of one blob at any offset, so an upload can be retried or resumed.
+class BlobReader {
+public:
+    virtual ~BlobReader() = default;
+    // Copies up to out.size() bytes from `offset` into `out`; returns how many, 0 only at the
+    // end. Throws cbuild::Error (IoError) when it cannot.
+    virtual std::size_t read_at(std::int64_t offset, std::span<std::byte> out) = 0;
+};
+
+// Where the bytes of a blob to push come from. `open` may be called more than once (once per
+// upload attempt that needs the bytes; never when the registry already has the blob).
+struct BlobSource {
+    std::function<std::unique_ptr<BlobReader>()> open{};
+    // A repository of the same registry that holds the blob: it is mounted from there
+    // (`POST …/blobs/uploads/?mount=DIGEST&from=REPO`) instead of uploaded when the registry
+    // allows. Ignored when it names another registry.
+    std::optional<Reference> mount_from{};
+
+    // The bytes of the file at `path` (opened on each `open`; IoError when it cannot be).
+    static BlobSource file(std::filesystem::path path);
+    // Bytes held in memory (small blobs: configs, tests).
+    static BlobSource bytes(std::string bytes);
+};
+
+// What push_blob did: the registry had the blob, mounted it from another repository, or got
+// the bytes.
+enum class BlobPush { existed, mounted, uploaded };
+
+// An image to push: its manifest exactly as it will be stored, and the config and layer blobs
+// it references.
+struct ImageToPush {
+    std::string media_type{};  // of the manifest
+    std::string manifest{};
+    std::vector<Descriptor> blobs{};
+};
+
+// The source of a blob push_image needs, or nullopt when there is none locally (fine only when
+// the registry already has it).
+using BlobLookup = std::function<std::optional<BlobSource>(const Descriptor&)>;
+
+struct PushedImage {
+    Digest digest;  // of the manifest
+    std::size_t existed = 0;  // blob pushes of each outcome, summed over the repositories
+    std::size_t mounted = 0;
+    std::size_t uploaded = 0;
 };
 
 // A manifest or index exactly as the registry sent it.
@@ -170,6 +224,35 @@ public:
 
     // HEAD the blob: true if the repository has it, false on 404. Throws RegistryError otherwise.
     bool blob_exists(const Reference& repository, const Digest& digest);
+
+    // Pushes one blob into the repository of `repository` (a token with pull,push scope, plus
+    // pull on a mount's source): HEAD first, then a mount when the source names one, else an
+    // upload (monolithic or chunked, see ClientOptions). After a cut connection or a temporary
+    // error mid-upload, asks the registry how much it has (GET on the upload URL) and goes on
+    // from there, starting a new upload only when the registry forgot the old one; at most
+    // RetryPolicy::attempts failures. Throws RegistryError naming `repository@digest`, or what
+    // the source's reader threw.
+    BlobPush push_blob(const Reference& repository, const Descriptor& descriptor, const BlobSource& source);
+
+    // PUTs a manifest or index as `reference` (its tag, or its digest when it has one) with
+    // `media_type` as Content-Type. Returns the manifest's digest. Throws RegistryError when the
+    // registry refuses it (e.g. MANIFEST_BLOB_UNKNOWN), when its Docker-Content-Digest answer or
+    // the reference's digest is not the digest of `bytes`, or when it is over 4 MiB.
+    Digest push_manifest(const Reference& reference, const std::string& media_type, const std::string& bytes);
+
+    // Pushes an image to every reference of `targets` (tags or digests, in one or several
+    // repositories): for each repository, the blobs of `image` at most `parallelism` at once
+    // (each on its own connection), then the manifest for each of its references. A manifest is
+    // PUT only after all its blobs are in the repository: a failed blob (or one with no source
+    // that the registry lacks) throws RegistryError before any manifest is written. Also throws
+    // when the manifest references a blob missing from image.blobs.
+    PushedImage push_image(const std::vector<Reference>& targets, const ImageToPush& image, const BlobLookup& lookup,
+                           unsigned parallelism = 4);
+
+    // Checks that the credentials for `registry_host` ("HOST[:PORT]") are accepted: GET /v2/.
+    // Throws RegistryError ("unauthorized" for a 401, "no credentials" when a login is needed
+    // and there are none), as `cbuild login` reports.
+    void ping(const std::string& registry_host);
 
 private:
     struct State;

@@ -193,6 +193,7 @@ void export_image(const cache::ContentStore& store, const BuiltImage& image, con
     const std::int64_t mtime = source_date_epoch.value_or(0);
     switch (request.type) {
     case ExportType::store:
+    case ExportType::registry:  // the caller pushes
         return;
     case ExportType::oci:
     case ExportType::docker:

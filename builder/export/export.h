@@ -12,14 +12,18 @@
 
 namespace cbuild::builder {
 
-enum class ExportType { store, oci, docker, local, tar };
+enum class ExportType { store, oci, docker, local, tar, registry };
 
 struct ExportRequest {
     ExportType type = ExportType::store;
     std::string dest;  // file (oci, docker, tar; "-" is stdout) or directory (local)
+    bool push = false;  // type=registry, or type=image,push=true, or --push
+    std::vector<std::string> names;  // `name=` (else the -t tags)
+    bool insecure = false;           // registry.insecure=true
 };
 
-// Parses buildx's `-o` value: `type=oci,dest=out.tar`, `type=local,dest=dir`, or a bare path
+// Parses buildx's `-o` value: `type=oci,dest=out.tar`, `type=local,dest=dir`,
+// `type=registry[,name=REF][,registry.insecure=true]`, `type=image,push=true`, or a bare path
 // (`-o dir` means type=local). Compression keys (`compression=zstd`, `compression-level=3`) are
 // returned in `options` for the caller; `force-compression=true` is rejected. Throws cbuild::UsageError
 // for an unknown type, a missing dest where one is needed, or an unknown key.

@@ -29,6 +29,7 @@ std::string_view export_type_name(ExportType type) {
     case ExportType::docker: return "docker";
     case ExportType::local: return "local";
     case ExportType::tar: return "tar";
+    case ExportType::registry: return "registry";
     }
     return "image";
 }
@@ -37,7 +38,8 @@ OutputSpec parse_output_spec(std::string_view text) {
     OutputSpec spec;
     if (text.find('=') == std::string_view::npos) {
         if (text.empty()) throw UsageError("empty --output");
-        spec.request = {ExportType::local, std::string(text)};
+        spec.request.type = ExportType::local;
+        spec.request.dest = std::string(text);
         return spec;
     }
     bool has_type = false;
@@ -54,10 +56,17 @@ OutputSpec parse_output_spec(std::string_view text) {
             else if (value == "docker") spec.request.type = ExportType::docker;
             else if (value == "local") spec.request.type = ExportType::local;
             else if (value == "tar") spec.request.type = ExportType::tar;
+            else if (value == "registry") spec.request.type = ExportType::registry;
             else
                 throw UsageError("unsupported --output type `" + value + "` (image, oci, docker, local, tar)");
         } else if (key == "dest") {
             spec.request.dest = value;
+        } else if (key == "name") {
+            spec.request.names.push_back(value);
+        } else if (key == "push" || key == "registry.insecure") {
+            if (value != "true" && value != "false")
+                throw UsageError("--output " + key + "=" + value + ": expected true or false");
+            (key == "push" ? spec.request.push : spec.request.insecure) = value == "true";
         } else if (key == "compression" || key == "compression-level") {
             spec.options.emplace_back(key, value);
         } else if (key == "force-compression") {
@@ -71,10 +80,14 @@ OutputSpec parse_output_spec(std::string_view text) {
         }
     }
     if (!has_type) throw UsageError("--output `" + std::string(text) + "` needs type=");
-    if (spec.request.type != ExportType::store && spec.request.dest.empty())
+    if (spec.request.type == ExportType::registry) spec.request.push = true;
+    if (spec.request.push && spec.request.type != ExportType::registry && spec.request.type != ExportType::store)
+        throw UsageError("--output push=true goes with type=image or type=registry");
+    if (spec.request.type != ExportType::store && spec.request.type != ExportType::registry && spec.request.dest.empty())
         throw UsageError("--output type=" + std::string(export_type_name(spec.request.type)) + " needs dest=");
-    if (spec.request.type == ExportType::store && !spec.request.dest.empty())
-        throw UsageError("--output type=image takes no dest= (it goes into the local store)");
+    if ((spec.request.type == ExportType::store || spec.request.type == ExportType::registry) &&
+        !spec.request.dest.empty())
+        throw UsageError("--output type=" + std::string(export_type_name(spec.request.type)) + " takes no dest=");
     return spec;
 }
 

@@ -7,6 +7,8 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 namespace cbuild::registry::internal {
 namespace {
@@ -17,6 +19,7 @@ struct Transfer {
     CURL* handle = nullptr;
     std::exception_ptr failure{};
     bool too_large = false;
+    std::int64_t sent = 0;  // body bytes handed to libcurl
 };
 
 std::string lowercase(std::string text) {
@@ -73,6 +76,26 @@ std::size_t on_data(char* data, std::size_t size, std::size_t count, void* user)
     }
 }
 
+std::size_t on_read(char* data, std::size_t size, std::size_t count, void* user) {
+    auto* transfer = static_cast<Transfer*>(user);
+    if (!transfer->request->body) return 0;
+    const HttpBody& body = *transfer->request->body;
+    const std::int64_t left = body.size - transfer->sent;
+    if (left <= 0) return 0;
+    const std::size_t wanted = std::min(size * count, static_cast<std::size_t>(left));
+    try {
+        const std::size_t got =
+            body.read(transfer->sent, std::span<std::byte>(reinterpret_cast<std::byte*>(data), wanted));
+        if (got == 0 || got > wanted) throw Error("request body ended after " + std::to_string(transfer->sent) +
+                                                  " of " + std::to_string(body.size) + " bytes");
+        transfer->sent += static_cast<std::int64_t>(got);
+        return got;
+    } catch (...) {
+        transfer->failure = std::current_exception();
+        return CURL_READFUNC_ABORT;
+    }
+}
+
 void global_init() {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -103,7 +126,11 @@ HttpResponse perform(const HttpRequest& request) {
     Transfer transfer{.request = &request, .response = &response, .handle = h};
 
     std::unique_ptr<curl_slist, ListDeleter> headers;
-    for (const auto& header : request.headers) {
+    std::vector<std::string> header_lines = request.headers;
+    const bool sends_body = request.method != "GET" && request.method != "HEAD";
+    // No "Expect: 100-continue": registries answer at once, and the wait would cost a second.
+    if (sends_body) header_lines.emplace_back("Expect:");
+    for (const auto& header : header_lines) {
         curl_slist* grown = curl_slist_append(headers.get(), header.c_str());
         if (!grown) throw HttpTransportError("out of memory building headers", false, 0);
         (void)headers.release();
@@ -128,6 +155,14 @@ HttpResponse perform(const HttpRequest& request) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     else if (request.method != "GET")
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    if (sends_body) {
+        // UPLOAD sends Content-Length from INFILESIZE; CUSTOMREQUEST above sets the method.
+        const std::int64_t size = request.body ? request.body->size : 0;
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, &transfer);
+    }
     if (request.basic_auth) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
         curl_easy_setopt(h, CURLOPT_USERNAME, request.basic_auth->first.c_str());

@@ -5,6 +5,7 @@
 // that the registry's `errors` body can be read).
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -25,8 +26,17 @@ struct TlsSettings {
     std::string key_file{};
 };
 
+// A request body read on demand: `read(offset, out)` copies up to out.size() bytes of the body
+// from `offset` into `out` and returns how many (0 only past the end). A repeated request (a
+// retry, an auth challenge, a redirect) reads it again from offset 0.
+struct HttpBody {
+    std::int64_t size = 0;
+    std::function<std::size_t(std::int64_t offset, std::span<std::byte> out)> read{};
+};
+
 struct HttpRequest {
-    std::string method = "GET";  // "HEAD" asks for no body
+    // "HEAD" asks for no body; any method but GET and HEAD sends `body` (none: Content-Length 0).
+    std::string method = "GET";
     std::string url{};
     std::vector<std::string> headers{};  // "Name: value"
     TlsSettings tls{};
@@ -37,6 +47,9 @@ struct HttpRequest {
     // Receives the body of a 2xx response; when empty, the body is collected instead.
     // An exception thrown here aborts the transfer and is rethrown by perform().
     std::function<void(std::span<const std::byte>)> on_body{};
+    // What a POST, PUT or PATCH sends. An exception thrown by its `read` aborts the transfer
+    // and is rethrown by perform().
+    std::optional<HttpBody> body{};
 };
 
 struct HttpResponse {

@@ -71,5 +71,29 @@ TEST_F(PullBuildTest, BuildFromAnImageTheStoreLacksPullsItFirst) {
     EXPECT_EQ(test::read_file(context / "rootfs" / "own.txt"), "mine\n");
 }
 
+TEST_F(PullBuildTest, BuildPushAndPushFromTheStore) {
+    if (!test::have_program("skopeo")) {
+        if (std::getenv("CI")) FAIL() << "skopeo is not installed";
+        GTEST_SKIP() << "skopeo is not installed";
+    }
+    const std::filesystem::path context = m_dir.path() / "context";
+    write_file(context / "Dockerfile", "FROM " + m_registry->host() + "/library/base:1\nCOPY own.txt /own.txt\n");
+    write_file(context / "own.txt", "mine\n");
+    const std::string target = m_registry->host() + "/team/app:2";
+    const auto built = cbuild("-t " + target + " --push .", context);
+    ASSERT_EQ(built.status, 0) << built.output;
+    const auto inspected = test::run_command("skopeo inspect --tls-verify=false docker://" + target);
+    ASSERT_EQ(inspected.status, 0) << inspected.output;
+    EXPECT_EQ(nlohmann::json::parse(inspected.output)["Layers"].size(), 2u);
+
+    // Another name for the same image: the registry has every blob, so nothing is uploaded.
+    ASSERT_EQ(cbuild("tag " + target + " " + m_registry->host() + "/team/app:3").status, 0);
+    const auto pushed = cbuild("push " + m_registry->host() + "/team/app:3");
+    ASSERT_EQ(pushed.status, 0) << pushed.output;
+    EXPECT_NE(pushed.output.find("0 blobs uploaded"), std::string::npos) << pushed.output;
+    EXPECT_EQ(test::run_command("skopeo inspect --tls-verify=false docker://" + m_registry->host() + "/team/app:3").status, 0);
+    EXPECT_EQ(cbuild("push " + m_registry->host() + "/team/nothing:1").status, 1);
+}
+
 }  // namespace
 }  // namespace cbuild

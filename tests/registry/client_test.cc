@@ -1,5 +1,6 @@
 // The registry client without a registry: header and body parsing, backoff, platforms,
-// credentials, and retries and redirects against a scripted HTTP server on loopback.
+// credentials, and retries, redirects and pushes (resume, mount fallback) against a scripted
+// HTTP server on loopback.
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -7,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -180,6 +183,7 @@ private:
                 request.append(buffer, static_cast<std::size_t>(n));
                 if (request[0] == 0x16) break;  // a TLS hello: answer it as a plain HTTP server would
             }
+            read_body(client, request);
             {
                 std::lock_guard lock(m_mutex);
                 m_requests.push_back(request);
@@ -191,6 +195,23 @@ private:
                 sent += static_cast<std::size_t>(n);
             }
             close(client);
+        }
+    }
+
+    // Reads the rest of a body announced by Content-Length into `request`.
+    static void read_body(int client, std::string& request) {
+        const auto end = request.find("\r\n\r\n");
+        if (end == std::string::npos) return;
+        std::string head = request.substr(0, end);
+        std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) { return std::tolower(c); });
+        const auto field = head.find("\r\ncontent-length:");
+        if (field == std::string::npos) return;
+        const std::size_t length = std::stoul(head.substr(field + 17));
+        char buffer[65536];
+        while (request.size() < end + 4 + length) {
+            const ssize_t n = read(client, buffer, std::min(sizeof buffer, end + 4 + length - request.size()));
+            if (n <= 0) return;
+            request.append(buffer, static_cast<std::size_t>(n));
         }
     }
 
@@ -385,6 +406,183 @@ TEST(ClientTest, InsecureRegistryFallsBackToPlainHttp) {
     ASSERT_EQ(requests.size(), 3u);  // one TLS hello, then HTTP only (the fallback is remembered)
     EXPECT_EQ(requests[0][0], 0x16);
     EXPECT_EQ(requests[1].rfind("GET /v2/a/manifests/b ", 0), 0u);
+}
+
+// The request line ("PATCH /v2/a/blobs/uploads/u?_state=1 HTTP/1.1"), a header's value, the body.
+std::string request_line(const std::string& request) { return request.substr(0, request.find("\r\n")); }
+std::string request_header(const std::string& request, const std::string& name) {
+    const auto at = request.find("\r\n" + name + ": ");
+    if (at == std::string::npos) return {};
+    const auto start = at + name.size() + 4;
+    return request.substr(start, request.find("\r\n", start) - start);
+}
+std::string request_body(const std::string& request) { return request.substr(request.find("\r\n\r\n") + 4); }
+
+std::string pattern_bytes(std::size_t size) {
+    std::string bytes(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>((i * 131 + i / 251) & 0xff);
+    return bytes;
+}
+
+Descriptor blob_descriptor(const std::string& bytes) {
+    return Descriptor{.media_type = "application/octet-stream", .digest = sha256_of(bytes),
+                      .size = static_cast<std::int64_t>(bytes.size())};
+}
+
+TEST(ClientPushTest, ResumesAChunkedUploadCutMidPatchFromTheRegistrysOffset) {
+    const std::string blob = pattern_bytes(10000);
+    std::string stored;  // what the "registry" kept
+    int patches = 0;
+    int port = 0;
+    ScriptedServer server([&](const std::string& request) {
+        const std::string line = request_line(request);
+        if (line.rfind("HEAD ", 0) == 0) return http_response("404 Not Found", "");
+        if (line.rfind("POST ", 0) == 0)
+            return http_response("202 Accepted", "", "Location: /v2/a/blobs/uploads/u1?_state=s0\r\n");
+        if (line.rfind("PATCH ", 0) == 0) {
+            const std::string range = request_header(request, "Content-Range");
+            const std::size_t start = std::stoul(range.substr(0, range.find('-')));
+            if (start != stored.size()) return http_response("416 Range Not Satisfiable", "");
+            const std::string body = request_body(request);
+            if (++patches == 2) {
+                stored += body.substr(0, 2000);  // kept half of the chunk, then the connection broke
+                return std::string();
+            }
+            stored += body;
+            return http_response("202 Accepted", "",
+                                 "Location: http://127.0.0.1:" + std::to_string(port) +
+                                     "/v2/a/blobs/uploads/u1?_state=p" + std::to_string(patches) +
+                                     "\r\nRange: 0-" + std::to_string(stored.size() - 1) + "\r\n");
+        }
+        if (line.rfind("GET ", 0) == 0)
+            return http_response("204 No Content", "",
+                                 "Location: /v2/a/blobs/uploads/u1?_state=resumed\r\nRange: 0-" +
+                                     std::to_string(stored.size() - 1) + "\r\n");
+        if (line.rfind("PUT ", 0) == 0 && stored == blob)
+            return http_response("201 Created", "", "Docker-Content-Digest: " + sha256_of(blob).to_string() + "\r\n");
+        return http_response("400 Bad Request", R"({"errors":[{"code":"BLOB_UPLOAD_INVALID"}]})");
+    });
+    port = server.port();
+    ClientOptions options = fast_options();
+    options.monolithic_upload_limit = 1000;
+    options.upload_chunk_size = 4000;
+    Client client(options);
+    const Reference repository = Reference::parse("127.0.0.1:" + std::to_string(port) + "/a");
+    EXPECT_EQ(client.push_blob(repository, blob_descriptor(blob), BlobSource::bytes(blob)), BlobPush::uploaded);
+    EXPECT_EQ(stored, blob);
+
+    std::vector<std::string> lines;
+    for (const auto& request : server.requests()) lines.push_back(request_line(request));
+    ASSERT_EQ(lines.size(), 7u) << testing::PrintToString(lines);
+    EXPECT_EQ(lines[2], "PATCH /v2/a/blobs/uploads/u1?_state=s0 HTTP/1.1");
+    EXPECT_EQ(lines[3], "PATCH /v2/a/blobs/uploads/u1?_state=p1 HTTP/1.1");  // absolute Location, query kept
+    EXPECT_EQ(lines[4], "GET /v2/a/blobs/uploads/u1?_state=p1 HTTP/1.1");
+    // The resumed PATCH starts where the registry said it stopped and re-sends nothing before.
+    const std::string resumed = server.requests()[5];
+    EXPECT_EQ(request_line(resumed), "PATCH /v2/a/blobs/uploads/u1?_state=resumed HTTP/1.1");
+    EXPECT_EQ(request_header(resumed, "Content-Range"), "6000-9999");
+    EXPECT_EQ(request_body(resumed), blob.substr(6000, 4000));
+    EXPECT_EQ(lines[6], "PUT /v2/a/blobs/uploads/u1?_state=p3&digest=sha256%3A" + sha256_of(blob).hex() +
+                            " HTTP/1.1");
+    EXPECT_EQ(request_body(server.requests()[6]), "");
+}
+
+TEST(ClientPushTest, MonolithicPutRetriedAfterA500) {
+    const std::string blob = "a small blob";
+    int puts = 0;
+    ScriptedServer server([&](const std::string& request) {
+        const std::string line = request_line(request);
+        if (line.rfind("HEAD ", 0) == 0) return http_response("404 Not Found", "");
+        if (line.rfind("POST ", 0) == 0) return http_response("202 Accepted", "", "Location: /v2/a/uploads/x\r\n");
+        if (line.rfind("GET ", 0) == 0) return http_response("204 No Content", "", "Range: 0-0\r\n");
+        if (line.rfind("PUT ", 0) == 0 && ++puts == 1)
+            return http_response("500 Internal Server Error", R"({"errors":[{"code":"UNKNOWN"}]})");
+        if (line.rfind("PUT ", 0) == 0 && request_body(request) == blob) return http_response("201 Created", "");
+        return http_response("400 Bad Request", "");
+    });
+    Client client(fast_options());
+    const Reference repository = Reference::parse("127.0.0.1:" + std::to_string(server.port()) + "/a");
+    EXPECT_EQ(client.push_blob(repository, blob_descriptor(blob), BlobSource::bytes(blob)), BlobPush::uploaded);
+    EXPECT_EQ(puts, 2);
+    const auto requests = server.requests();
+    ASSERT_EQ(requests.size(), 5u);
+    EXPECT_EQ(request_line(requests[2]), "PUT /v2/a/uploads/x?digest=sha256%3A" + sha256_of(blob).hex() + " HTTP/1.1");
+    EXPECT_EQ(request_body(requests[4]), blob);
+}
+
+TEST(ClientPushTest, ManifestPutRetriedAfterA500AndDigestChecked) {
+    int calls = 0;
+    std::string stored_as = sha256_of(k_manifest).to_string();
+    ScriptedServer server([&](const std::string& request) {
+        if (++calls == 1) return http_response("500 Internal Server Error", "");
+        if (request_header(request, "Content-Type") != k_oci_manifest || request_body(request) != k_manifest)
+            return http_response("400 Bad Request", R"({"errors":[{"code":"MANIFEST_INVALID"}]})");
+        return http_response("201 Created", "", "Docker-Content-Digest: " + stored_as + "\r\n");
+    });
+    Client client(fast_options());
+    const std::string host = "127.0.0.1:" + std::to_string(server.port());
+    EXPECT_EQ(client.push_manifest(Reference::parse(host + "/a:v1"), k_oci_manifest, k_manifest),
+              sha256_of(k_manifest));
+    EXPECT_EQ(request_line(server.requests()[1]), "PUT /v2/a/manifests/v1 HTTP/1.1");
+    stored_as = sha256_of("something else").to_string();
+    try {
+        client.push_manifest(Reference::parse(host + "/a:v2"), k_oci_manifest, k_manifest);
+        FAIL() << "expected a Docker-Content-Digest mismatch";
+    } catch (const RegistryError& error) {
+        EXPECT_NE(std::string(error.what()).find("a:v2`"), std::string::npos) << error.what();
+    }
+}
+
+TEST(ClientPushTest, MountAnsweredWith202ContinuesAsAnUpload) {
+    const std::string blob = "mounted or not";
+    bool mount_allowed = false;
+    ScriptedServer server([&](const std::string& request) {
+        const std::string line = request_line(request);
+        if (line.rfind("HEAD ", 0) == 0) return http_response("404 Not Found", "");
+        if (line.rfind("POST ", 0) == 0 && mount_allowed) return http_response("201 Created", "");
+        if (line.rfind("POST ", 0) == 0) return http_response("202 Accepted", "", "Location: /v2/b/blobs/uploads/m\r\n");
+        if (line.rfind("PUT ", 0) == 0 && request_body(request) == blob) return http_response("201 Created", "");
+        return http_response("400 Bad Request", "");
+    });
+    const std::string host = "127.0.0.1:" + std::to_string(server.port());
+    BlobSource source = BlobSource::bytes(blob);
+    source.mount_from = Reference::parse(host + "/team/a");
+    Client client(fast_options());
+    EXPECT_EQ(client.push_blob(Reference::parse(host + "/b"), blob_descriptor(blob), source), BlobPush::uploaded);
+    auto requests = server.requests();
+    ASSERT_EQ(requests.size(), 3u);
+    EXPECT_EQ(request_line(requests[1]), "POST /v2/b/blobs/uploads/?mount=sha256%3A" + sha256_of(blob).hex() +
+                                             "&from=team%2Fa HTTP/1.1");
+    EXPECT_EQ(request_line(requests[2]).rfind("PUT /v2/b/blobs/uploads/m?digest=", 0), 0u);
+
+    mount_allowed = true;
+    EXPECT_EQ(client.push_blob(Reference::parse(host + "/b"), blob_descriptor(blob), source), BlobPush::mounted);
+    EXPECT_EQ(server.requests().size(), 5u);  // HEAD and POST only: no bytes sent
+}
+
+TEST(ClientPushTest, PingReportsUnauthorized) {
+    bool accept = false;
+    ScriptedServer server([&](const std::string& request) {
+        if (accept && request.find("Authorization: Basic") != std::string::npos) return http_response("200 OK", "{}");
+        return http_response("401 Unauthorized", R"({"errors":[{"code":"UNAUTHORIZED"}]})",
+                             "WWW-Authenticate: Basic realm=\"r\"\r\n");
+    });
+    const std::string host = "127.0.0.1:" + std::to_string(server.port());
+    ClientOptions options = fast_options();
+    options.credentials = std::make_shared<StaticCredentials>(
+        std::map<std::string, Credential>{{host, Credential{.username = "u", .password = "secret-pw"}}});
+    Client client(options);
+    try {
+        client.ping(host);
+        FAIL() << "expected unauthorized";
+    } catch (const RegistryError& error) {
+        EXPECT_EQ(error.status(), 401);
+        EXPECT_NE(std::string(error.what()).find("unauthorized"), std::string::npos) << error.what();
+        EXPECT_EQ(std::string(error.what()).find("secret-pw"), std::string::npos) << error.what();
+    }
+    accept = true;
+    Client fresh(options);
+    EXPECT_NO_THROW(fresh.ping(host));
 }
 
 }  // namespace

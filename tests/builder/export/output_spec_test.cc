@@ -25,11 +25,23 @@ TEST(OutputSpecTest, CompressionKeysGoToTheCaller) {
     EXPECT_NO_THROW(parse_output_spec("type=oci,dest=x.tar,force-compression=false"));
 }
 
+TEST(OutputSpecTest, RegistryPushes) {
+    const OutputSpec spec = parse_output_spec("type=registry,name=localhost:5000/a:1,registry.insecure=true");
+    EXPECT_EQ(spec.request.type, ExportType::registry);
+    EXPECT_TRUE(spec.request.push);
+    EXPECT_TRUE(spec.request.insecure);
+    EXPECT_EQ(spec.request.names, std::vector<std::string>{"localhost:5000/a:1"});
+    EXPECT_TRUE(parse_output_spec("type=image,push=true").request.push);
+    EXPECT_THROW(parse_output_spec("type=image,push=maybe"), UsageError);
+}
+
 TEST(OutputSpecTest, WhatItCannotDoIsAnError) {
-    EXPECT_THROW(parse_output_spec("type=registry"), UsageError);
+    EXPECT_THROW(parse_output_spec("type=registry,dest=x"), UsageError);
+    EXPECT_THROW(parse_output_spec("type=local,dest=x,push=true"), UsageError);
     EXPECT_THROW(parse_output_spec("type=oci"), UsageError) << "dest is required";
     EXPECT_THROW(parse_output_spec("type=image,dest=x"), UsageError);
     EXPECT_THROW(parse_output_spec("type=oci,dest=x,push=true"), UsageError);
+    EXPECT_THROW(parse_output_spec("type=oci,dest=x,unknown=1"), UsageError);
     EXPECT_THROW(parse_output_spec("type=oci,dest=x,force-compression=true"), UsageError);
     EXPECT_THROW(parse_output_spec("dest=x"), UsageError) << "type is required";
     EXPECT_THROW(parse_output_spec("type=oci,dest"), UsageError);

@@ -1,7 +1,8 @@
 #pragma once
-// Pulling an image from a registry into the local store: the manifest for the platform, its
-// config and layers streamed into the store with digests and sizes verified, then the tag.
-// Blobs already in the store are not fetched again.
+// Images between the local store and registries. Pull: the manifest for the platform, its
+// config and layers streamed into the store with digests and sizes verified, then the tag
+// (blobs already in the store are not fetched again). Push: the blobs as stored (already
+// compressed, never rebuilt), in parallel, then the manifest.
 
 #include <functional>
 #include <string>
@@ -31,5 +32,21 @@ PullResult pull_image(registry::Client& client, cache::ContentStore& store, cons
 // `--pull=missing`). Throws as pull_image does.
 StoredImage ensure_image(registry::Client& client, cache::ContentStore& store, const registry::Reference& reference,
                          const Platform& platform);
+
+struct PushResult {
+    Digest digest;  // of the manifest
+    std::size_t existed = 0;
+    std::size_t mounted = 0;
+    std::size_t uploaded = 0;
+};
+
+// Pushes the stored manifest `image` (a tag entry, or the descriptor of a build result) to
+// every reference of `targets`. A blob the registry lacks is uploaded from the store, or
+// mounted from another repository of the same registry that a stored tag says holds it.
+// Throws cbuild::Error when the manifest is not in the store, registry::RegistryError naming
+// the reference when the registry refuses; no manifest is written unless all its blobs are in
+// place.
+PushResult push_image(registry::Client& client, const cache::ContentStore& store, const cache::TagEntry& image,
+                      const std::vector<registry::Reference>& targets, unsigned parallelism = 4);
 
 }  // namespace cbuild::builder

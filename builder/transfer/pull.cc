@@ -1,4 +1,4 @@
-#include "builder/pull/pull.h"
+#include "builder/transfer/transfer.h"
 
 #include "common/error.h"
 
