@@ -27,5 +27,7 @@ int run_tag(const Arguments& arguments, const GlobalOptions& globals);     // cb
 int run_rm(const Arguments& arguments, const GlobalOptions& globals);      // cbuild rm REF...
 int run_pull(const Arguments& arguments, const GlobalOptions& globals);    // cbuild pull REF
 int run_push(const Arguments& arguments, const GlobalOptions& globals);    // cbuild push REF
+int run_login(const Arguments& arguments, const GlobalOptions& globals);   // cbuild login [REGISTRY]
+int run_logout(const Arguments& arguments, const GlobalOptions& globals);  // cbuild logout [REGISTRY]
 
 }  // namespace cbuild::cli

@@ -34,6 +34,8 @@ constexpr const char* k_usage =
     "  rm REF...    Remove names from the local store\n"
     "  pull REF     Pull an image from a registry into the local store\n"
     "  push REF     Push an image of the local store to a registry\n"
+    "  login        Log in to a registry: login -u USER --password-stdin [REGISTRY]\n"
+    "  logout       Forget a registry's credentials: logout [REGISTRY]\n"
     "  debug        Inspect how cbuild reads a Dockerfile: `debug parse`, `debug plan`\n\n"
     "Global options (accepted by every command):\n"
     "  --root DIR   The local store, an OCI image layout (default: /var/lib/cbuild as root,\n"
@@ -86,6 +88,8 @@ int dispatch(Arguments arguments) {
     if (first == "rm") return run_rm(rest, globals);
     if (first == "pull") return run_pull(rest, globals);
     if (first == "push") return run_push(rest, globals);
+    if (first == "login") return run_login(rest, globals);
+    if (first == "logout") return run_logout(rest, globals);
     return run_build(arguments, globals);
 }
 

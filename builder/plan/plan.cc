@@ -230,7 +230,15 @@ void Planner::plan_stage(std::size_t index, const parser::SourceSpan& requested_
         plan_stage(planned.base.stage, planned.from.source);
         for (const auto& [name, value] : m_states[planned.base.stage].env) env.set(name, value);
     } else if (planned.base.kind == StageBase::Kind::image && m_request.image_environment) {
-        for (const std::string& entry : m_request.image_environment(*planned.base.image, planned.base.platform)) {
+        std::vector<std::string> image_env;
+        try {
+            image_env = m_request.image_environment(*planned.base.image, planned.base.platform);
+        } catch (const ParseError&) {
+            throw;
+        } catch (const Error& error) {
+            fail(planned.from.source, error.what());  // e.g. the image cannot be pulled
+        }
+        for (const std::string& entry : image_env) {
             const std::size_t equals = entry.find('=');
             env.set(entry.substr(0, equals), equals == std::string::npos ? "" : entry.substr(equals + 1));
         }

@@ -39,7 +39,8 @@ struct BuildRequest {
     Platform build_platform;
     // The ENV of a base image (NAME=VALUE), in scope for expansion in stages built FROM it.
     // The planner cannot fetch it; the caller that can (the solver, once images are pulled)
-    // supplies it. Unset means base images contribute no variables.
+    // supplies it (pulling the image when it must). Unset means base images contribute no
+    // variables. A cbuild::Error it throws is reported at the FROM line.
     std::function<std::vector<std::string>(const registry::Reference& image, const std::string& platform)>
         image_environment;
 };

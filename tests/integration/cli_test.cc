@@ -37,7 +37,7 @@ TEST_F(CliTest, VersionAndHelp) {
     EXPECT_EQ(help.status, 0);
     EXPECT_NE(help.output.find("--build-arg"), std::string::npos);
     EXPECT_NE(help.output.find("--target"), std::string::npos);
-    EXPECT_EQ(help.output.find("--push"), std::string::npos) << "help must list only what is implemented";
+    EXPECT_EQ(help.output.find("--cache-from"), std::string::npos) << "help must list only what is implemented";
 }
 
 TEST_F(CliTest, BuildWordIsOptionalAndCheckPlans) {

@@ -95,5 +95,42 @@ TEST_F(PullBuildTest, BuildPushAndPushFromTheStore) {
     EXPECT_EQ(cbuild("push " + m_registry->host() + "/team/nothing:1").status, 1);
 }
 
+TEST(LoginTest, LoginChecksThePasswordAndWritesTheDockerConfig) {
+    test::RegistryServer::Options options;
+    options.username = "ci";
+    options.password = "s3cret-pass";
+    if (const auto missing = test::RegistryServer::missing_tool(options)) {
+        if (std::getenv("CI")) FAIL() << *missing << " is not installed";
+        GTEST_SKIP() << *missing << " is not installed";
+    }
+    test::TempDir dir;
+    const test::RegistryServer registry(options);
+    const std::string env = "DOCKER_CONFIG=" + shell_quote((dir.path() / "docker").string()) + " ";
+    const std::string cbuild = env + shell_quote(test::cbuild_binary().string());
+    const auto wrong = test::run_command("printf 'nope\\n' | " + cbuild + " login -u ci --password-stdin " + registry.host());
+    EXPECT_EQ(wrong.status, 1) << wrong.output;
+    EXPECT_EQ(wrong.output.find("nope"), std::string::npos) << "a password never appears in output";
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "docker" / "config.json"));
+
+    const auto right =
+        test::run_command("printf 's3cret-pass\\n' | " + cbuild + " login -u ci --password-stdin " + registry.host());
+    ASSERT_EQ(right.status, 0) << right.output;
+    EXPECT_EQ(right.output.find("s3cret-pass"), std::string::npos);
+    const nlohmann::json config = nlohmann::json::parse(test::read_file(dir.path() / "docker" / "config.json"));
+    EXPECT_TRUE(config["auths"].contains(registry.host()));
+
+    // The saved credentials are used: a push needs them.
+    const std::filesystem::path context = dir.path() / "context";
+    write_file(context / "Dockerfile", "FROM scratch\nCOPY a.txt /\n");
+    write_file(context / "a.txt", "a\n");
+    const auto pushed = test::run_command(cbuild + " --root " + shell_quote((dir.path() / "store").string()) + " -t " +
+                                              registry.host() + "/team/a:1 --push .",
+                                          context);
+    EXPECT_EQ(pushed.status, 0) << pushed.output;
+
+    ASSERT_EQ(test::run_command(cbuild + " logout " + registry.host()).status, 0);
+    EXPECT_FALSE(nlohmann::json::parse(test::read_file(dir.path() / "docker" / "config.json"))["auths"].contains(registry.host()));
+}
+
 }  // namespace
 }  // namespace cbuild

@@ -206,7 +206,7 @@ INSTANTIATE_TEST_SUITE_P(
                              "Dockerfile:3:"},
                     BadInput{"CorruptCompressedTar", "FROM scratch\nCOPY hello.txt /\nADD truncated.tar.gz /d/\n",
                              "Dockerfile:3:"},
-                    BadInput{"MissingBaseImage", "FROM nosuchimage:1\nCOPY hello.txt /\n", "Dockerfile:1:"}),
+                    BadInput{"UnreachableBaseImage", "FROM 127.0.0.1:1/nosuchimage:1\nCOPY hello.txt /\n", "Dockerfile:1:"}),
     [](const testing::TestParamInfo<BadInput>& case_info) { return std::string(case_info.param.name); });
 
 }  // namespace

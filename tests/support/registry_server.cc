@@ -11,6 +11,10 @@
 #include <cerrno>
 #include <chrono>
 #include <fcntl.h>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -62,6 +66,27 @@ bool port_answers(int port) {
     return ok;
 }
 
+// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (/proc/net/tcp gives the
+// socket's inode, /proc/PID/fd the process's sockets).
+bool listens_on(pid_t pid, int port) {
+    std::ifstream tcp("/proc/net/tcp");
+    std::set<std::string> inodes;
+    char wanted[16];
+    std::snprintf(wanted, sizeof wanted, ":%04X", port);
+    for (std::string line; std::getline(tcp, line);) {
+        std::istringstream fields(line);
+        std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+        fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+        if (state == "0A" && local.ends_with(wanted)) inodes.insert("socket:[" + inode + "]");
+    }
+    std::error_code error;
+    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", error)) {
+        const auto target = fs::read_symlink(fd.path(), error);
+        if (!error && inodes.contains(target.string())) return true;
+    }
+    return false;
+}
+
 void run_or_throw(const std::string& command, const fs::path& cwd) {
     const CommandResult result = run_command(command, cwd);
     if (result.status != 0) throw Error("`" + command + "` failed: " + result.output);
@@ -73,18 +98,18 @@ std::optional<std::string> RegistryServer::missing_tool(const Options& options) 
     if (!fs::exists(k_registry_binary)) return "docker-registry";
     if (!have_program("skopeo")) return "skopeo";
     if (options.tls && !have_program("openssl")) return "openssl";
-    if (!options.username.empty() && !have_program("htpasswd")) return "htpasswd (apache2-utils)";
+    if (!options.username.empty() && !options.token && !have_program("htpasswd")) return "htpasswd (apache2-utils)";
     return std::nullopt;
 }
 
 RegistryServer::RegistryServer(Options options) : m_options(std::move(options)) {
     const fs::path dir = m_dir.path();
-    m_port = free_port();
+    m_port = 0;  // chosen per attempt below
     std::string config = "version: 0.1\n"
                          "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
                          "storage:\n  filesystem:\n    rootdirectory: " + (dir / "storage").string() +
                          "\n  delete:\n    enabled: true\n"
-                         "http:\n  addr: 127.0.0.1:" + std::to_string(m_port) + "\n  secret: cbuild-test\n";
+                         "http:\n  addr: 127.0.0.1:@PORT@\n  secret: cbuild-test\n";
     if (m_options.tls) {
         const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
         run_or_throw("openssl req -x509 " + key + " -keyout ca.key -out ca.crt -subj /CN=cbuild-test-ca -days 2", dir);
@@ -96,14 +121,32 @@ RegistryServer::RegistryServer(Options options) : m_options(std::move(options)) 
         config += "  tls:\n    certificate: " + (dir / "server.crt").string() + "\n    key: " +
                   (dir / "server.key").string() + "\n";
     }
-    if (!m_options.username.empty()) {
+    if (m_options.token) {
+        // The registry checks each token's signature against this bundle (through the x5c
+        // chain), its issuer, that its audience is the service, and its time window.
+        config += "auth:\n  token:\n    realm: " + m_options.token->realm + "\n    service: " +
+                  m_options.token->service + "\n    issuer: " + m_options.token->issuer +
+                  "\n    rootcertbundle: " + m_options.token->root_cert_bundle.string() + "\n";
+    } else if (!m_options.username.empty()) {
         run_or_throw("htpasswd -Bbn " + shell_quote(m_options.username) + " " + shell_quote(m_options.password) +
                          " > htpasswd",
                      dir);
         config += "auth:\n  htpasswd:\n    realm: cbuild-test\n    path: " + (dir / "htpasswd").string() + "\n";
     }
-    write_file(dir / "config.yml", config);
+    // free_port() can hand two parallel test processes the same port; the loser's registry
+    // exits with "address already in use" and is started again on another port.
+    for (int attempt = 0;; ++attempt) {
+        m_port = free_port();
+        std::string with_port = config;
+        with_port.replace(with_port.find("@PORT@"), 6, std::to_string(m_port));
+        write_file(dir / "config.yml", with_port);
+        if (start_once()) return;
+        if (attempt == 4) throw Error("docker-registry found no free port: " + read_file(dir / "registry.log"));
+    }
+}
 
+bool RegistryServer::start_once() {
+    const fs::path dir = m_dir.path();
     const std::string log = (dir / "registry.log").string();
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -117,13 +160,16 @@ RegistryServer::RegistryServer(Options options) : m_options(std::move(options)) 
     posix_spawn_file_actions_destroy(&actions);
     if (error != 0) throw IoError(k_registry_binary, "posix_spawn", error);
 
-    // Wait for the port (a readiness wait, not a timed assertion: 30 s is far beyond need).
+    // Wait until our registry listens on the port (a readiness wait, not a timed assertion: 30 s
+    // is far beyond need). Someone answering is not enough: it may be another test's registry.
     for (int i = 0; i < 600; ++i) {
-        if (port_answers(m_port)) return;
+        if (port_answers(m_port) && listens_on(m_pid, m_port)) return true;
         int status = 0;
         if (waitpid(m_pid, &status, WNOHANG) == m_pid) {
             m_pid = -1;
-            throw Error("docker-registry exited at start-up: " + read_file(log));
+            const std::string output = read_file(log);
+            if (output.find("address already in use") != std::string::npos) return false;
+            throw Error("docker-registry exited at start-up: " + output);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -149,12 +195,21 @@ fs::path RegistryServer::blob_path(const std::string& hex) const {
 
 void RegistryServer::push_layout(const fs::path& layout, const std::string& tag, const std::string& dest,
                                  bool all) const {
+    std::optional<std::string> creds;
+    if (!m_options.username.empty()) creds = m_options.username + ":" + m_options.password;
+    push_layout_as(creds, layout, tag, dest, all);
+}
+
+void RegistryServer::push_layout_as(const std::optional<std::string>& creds, const fs::path& layout,
+                                    const std::string& tag, const std::string& dest, bool all) const {
     std::string command = "skopeo --insecure-policy copy -q --dest-tls-verify=false ";
     if (all) command += "--all ";
-    if (!m_options.username.empty())
-        command += "--dest-creds " + shell_quote(m_options.username + ":" + m_options.password) + " ";
-    command += shell_quote("oci:" + layout.string() + ":" + tag) + " " + shell_quote("docker://" + host() + "/" + dest);
-    run_or_throw(command, ".");
+    const std::string target = shell_quote("oci:" + layout.string() + ":" + tag) + " " +
+                               shell_quote("docker://" + host() + "/" + dest);
+    const CommandResult result =
+        run_command(command + (creds ? "--dest-creds " + shell_quote(*creds) + " " : "") + target, ".");
+    if (result.status != 0)
+        throw Error("`" + command + (creds ? "--dest-creds … " : "") + target + "` failed: " + result.output);
 }
 
 OciLayoutWriter::OciLayoutWriter(fs::path dir) : m_dir(std::move(dir)) {
