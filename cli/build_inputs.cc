@@ -1,5 +1,7 @@
 #include "cli/build_inputs.h"
 
+#include "cli/command_line.h"
+
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -43,28 +45,14 @@ po::options_description build_options(bool for_build) {
 std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, bool for_build,
                                                  const std::string& usage) {
     po::options_description options = build_options(for_build);
-    po::options_description hidden;
-    hidden.add_options()("context", po::value<std::vector<std::string>>());
-    po::options_description all;
-    all.add(options).add(hidden);
-    po::positional_options_description positional;
-    positional.add("context", -1);
-
-    po::variables_map values;
-    try {
-        po::store(po::command_line_parser(arguments).options(all).positional(positional).run(), values);
-        po::notify(values);
-    } catch (const po::error& error) {
-        throw UsageError(error.what());
-    }
+    const po::variables_map values = parse_command_line(arguments, options, "context");
     if (values.count("help")) {
         std::cout << usage << "\n\n" << options;
         return std::nullopt;
     }
 
     BuildInputs inputs;
-    const auto contexts = values.count("context") ? values["context"].as<std::vector<std::string>>()
-                                                  : std::vector<std::string>{};
+    const std::vector<std::string> contexts = operands(values, "context");
     if (contexts.size() != 1)
         throw UsageError(contexts.empty() ? "requires exactly 1 argument: the build context PATH"
                                           : "requires exactly 1 argument, got " + std::to_string(contexts.size()));
@@ -72,21 +60,18 @@ std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, boo
     if (inputs.context == "-") throw UsageError("a build context from stdin (`-`) is not supported");
     inputs.dockerfile_path = values.count("file") ? values["file"].as<std::string>()
                                                   : (std::filesystem::path(inputs.context) / "Dockerfile").string();
-    if (values.count("build-arg")) {
-        for (const std::string& arg : values["build-arg"].as<std::vector<std::string>>()) {
-            const std::size_t equals = arg.find('=');
-            const std::string key = arg.substr(0, equals);
-            if (key.empty()) throw UsageError("invalid --build-arg `" + arg + "`: the name is empty");
-            if (equals != std::string::npos) {
-                inputs.request.build_args[key] = arg.substr(equals + 1);
-            } else if (const char* value = std::getenv(key.c_str())) {
-                inputs.request.build_args[key] = value;  // `--build-arg KEY` takes KEY from the environment
-            }
+    for (const std::string& arg : repeated(values, "build-arg")) {
+        const std::size_t equals = arg.find('=');
+        const std::string key = arg.substr(0, equals);
+        if (key.empty()) throw UsageError("invalid --build-arg `" + arg + "`: the name is empty");
+        if (equals != std::string::npos) {
+            inputs.request.build_args[key] = arg.substr(equals + 1);
+        } else if (const char* value = std::getenv(key.c_str())) {
+            inputs.request.build_args[key] = value;  // `--build-arg KEY` takes KEY from the environment
         }
     }
     if (values.count("target")) inputs.request.target = values["target"].as<std::string>();
-    if (values.count("insecure-registry"))
-        inputs.insecure_registries = values["insecure-registry"].as<std::vector<std::string>>();
+    inputs.insecure_registries = repeated(values, "insecure-registry");
     inputs.request.build_platform = builder::Platform::host();
     inputs.request.target_platform = values.count("platform")
                                          ? builder::Platform::parse(values["platform"].as<std::string>())
@@ -117,11 +102,7 @@ std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, boo
         }
         if (inputs.output.insecure) {
             for (const std::string& name : inputs.output.names.empty() ? inputs.tags : inputs.output.names) {
-                try {
-                    inputs.insecure_registries.push_back(registry::Reference::parse(name).domain());
-                } catch (const registry::ReferenceError& error) {
-                    throw UsageError(error.what());
-                }
+                inputs.insecure_registries.push_back(reference_argument(name).domain());
             }
         }
         if (values.count("compression")) compression = values["compression"].as<std::string>();
@@ -146,15 +127,13 @@ std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, boo
         }
         if (values.count("iidfile")) inputs.iidfile = values["iidfile"].as<std::string>();
         if (values.count("metadata-file")) inputs.metadata_file = values["metadata-file"].as<std::string>();
-        if (values.count("tag")) {
-            for (const std::string& tag : values["tag"].as<std::vector<std::string>>()) {
-                try {
-                    registry::Reference::parse(tag);
-                } catch (const registry::ReferenceError& error) {
-                    throw UsageError(std::string("invalid tag: ") + error.what());
-                }
-                inputs.tags.push_back(tag);
+        for (const std::string& tag : repeated(values, "tag")) {
+            try {
+                registry::Reference::parse(tag);
+            } catch (const registry::ReferenceError& error) {
+                throw UsageError(std::string("invalid tag: ") + error.what());
             }
+            inputs.tags.push_back(tag);
         }
     }
     return inputs;

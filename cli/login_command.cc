@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
+#include "cli/command_line.h"
 #include "cli/commands.h"
 #include "cli/registry_access.h"
 #include "common/error.h"
@@ -20,28 +21,12 @@ namespace po = boost::program_options;
 
 // The registry host the arguments name; Docker Hub when none.
 std::string registry_host(const po::variables_map& values) {
-    if (!values.count("registry")) return "docker.io";
-    std::string host = values["registry"].as<std::string>();
+    const std::vector<std::string> given = operands(values, "registry");
+    if (given.empty()) return "docker.io";
+    std::string host = given.front();
     for (const char* scheme : {"https://", "http://"})
         if (host.rfind(scheme, 0) == 0) host = host.substr(std::string(scheme).size());
     return host.substr(0, host.find('/'));
-}
-
-po::variables_map parse(const Arguments& arguments, po::options_description& options) {
-    po::options_description hidden;
-    hidden.add_options()("registry", po::value<std::string>());
-    po::options_description all;
-    all.add(options).add(hidden);
-    po::positional_options_description positional;
-    positional.add("registry", 1);
-    po::variables_map values;
-    try {
-        po::store(po::command_line_parser(arguments).options(all).positional(positional).run(), values);
-        po::notify(values);
-    } catch (const po::error& error) {
-        throw UsageError(error.what());
-    }
-    return values;
 }
 
 }  // namespace
@@ -53,7 +38,7 @@ int run_login(const Arguments& arguments, const GlobalOptions&) {
         ("password-stdin", "Read the password from stdin (the only way to give one: it never appears in a command line)")
         ("insecure-registry", po::value<std::vector<std::string>>()->composing(), "Allow plain HTTP or unverified TLS for this registry")
         ("help,h", "Print this help");
-    const po::variables_map values = parse(arguments, options);
+    const po::variables_map values = parse_command_line(arguments, options, "registry", 1);
     if (values.count("help")) {
         std::cout << "Usage: cbuild login [OPTIONS] [REGISTRY]\n\nLog in to a registry (Docker Hub by default).\n\n" << options;
         return 0;
@@ -67,9 +52,7 @@ int run_login(const Arguments& arguments, const GlobalOptions&) {
     const std::string host = registry_host(values);
     const std::string user = values["username"].as<std::string>();
 
-    registry::ClientOptions client = client_options(values.count("insecure-registry")
-                                                        ? values["insecure-registry"].as<std::vector<std::string>>()
-                                                        : std::vector<std::string>{});
+    registry::ClientOptions client = client_options(repeated(values, "insecure-registry"));
     client.credentials = std::make_shared<registry::StaticCredentials>(
         std::map<std::string, registry::Credential>{{host, registry::Credential{user, password}}});
     registry::Client(client).ping(host);  // throws "unauthorized" for a wrong password
@@ -82,7 +65,7 @@ int run_login(const Arguments& arguments, const GlobalOptions&) {
 int run_logout(const Arguments& arguments, const GlobalOptions&) {
     po::options_description options("Options");
     options.add_options()("help,h", "Print this help");
-    const po::variables_map values = parse(arguments, options);
+    const po::variables_map values = parse_command_line(arguments, options, "registry", 1);
     if (values.count("help")) {
         std::cout << "Usage: cbuild logout [REGISTRY]\n\nForget the credentials of a registry.\n\n" << options;
         return 0;
