@@ -16,6 +16,7 @@
 
 #include "cache/internal/store_paths.h"
 #include "common/atomic_file.h"
+#include "tests/support/ci.h"
 #include "tests/support/shared_data.h"
 #include "tests/support/temp_dir.h"
 
@@ -412,9 +413,7 @@ TEST(DefaultRootTest, FollowsTheEffectiveUserAndTheEnvironment) {
 // returns our manifest, the store really is an image layout.
 TEST_F(ContentStoreTest, SkopeoReadsATaggedImage) {
     if (std::system("command -v skopeo >/dev/null 2>&1") != 0) {
-        const char* ci = std::getenv("CI");
-        if (ci != nullptr && std::string(ci) == "true")
-            FAIL() << "skopeo is required under CI=true";
+        if (test::in_ci()) FAIL() << "skopeo is required under CI=true";
         GTEST_SKIP() << "skopeo is not installed";
     }
     ContentStore store(m_root);

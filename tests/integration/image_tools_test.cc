@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/ci.h"
 #include "tests/support/command.h"
 #include "tests/support/image_checker.h"
 #include "tests/support/shared_data.h"
@@ -25,7 +26,7 @@ constexpr const char* k_busybox = "/bin/busybox";
 #define REQUIRE_PROGRAM(program)                                                              \
     do {                                                                                      \
         if (!test::have_program(program)) {                                                   \
-            if (std::getenv("CI")) FAIL() << program << " is not installed";                  \
+            if (test::in_ci()) FAIL() << program << " is not installed";                  \
             GTEST_SKIP() << program << " is not installed (scripts/install-deps installs it)"; \
         }                                                                                     \
     } while (0)

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/ci.h"
 #include "tests/support/command.h"
 #include "tests/support/image_checker.h"
 #include "tests/support/registry_server.h"
@@ -22,7 +23,7 @@ class PullBuildTest : public testing::Test {
 protected:
     void SetUp() override {
         if (const auto missing = test::RegistryServer::missing_tool({})) {
-            if (std::getenv("CI")) FAIL() << *missing << " is not installed";
+            if (test::in_ci()) FAIL() << *missing << " is not installed";
             GTEST_SKIP() << *missing << " is not installed (scripts/install-deps installs it)";
         }
         m_registry = std::make_unique<test::RegistryServer>(test::RegistryServer::Options{});
@@ -73,7 +74,7 @@ TEST_F(PullBuildTest, BuildFromAnImageTheStoreLacksPullsItFirst) {
 
 TEST_F(PullBuildTest, BuildPushAndPushFromTheStore) {
     if (!test::have_program("skopeo")) {
-        if (std::getenv("CI")) FAIL() << "skopeo is not installed";
+        if (test::in_ci()) FAIL() << "skopeo is not installed";
         GTEST_SKIP() << "skopeo is not installed";
     }
     const std::filesystem::path context = m_dir.path() / "context";
@@ -100,7 +101,7 @@ TEST(LoginTest, LoginChecksThePasswordAndWritesTheDockerConfig) {
     options.username = "ci";
     options.password = "s3cret-pass";
     if (const auto missing = test::RegistryServer::missing_tool(options)) {
-        if (std::getenv("CI")) FAIL() << *missing << " is not installed";
+        if (test::in_ci()) FAIL() << *missing << " is not installed";
         GTEST_SKIP() << *missing << " is not installed";
     }
     test::TempDir dir;

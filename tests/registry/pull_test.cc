@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "registry/client.h"
+#include "tests/support/ci.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/shared_data.h"
 #include "tests/support/temp_dir.h"
@@ -17,22 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 using test::RegistryServer;
 
-class StringSink : public ByteSink {
-public:
-    using ByteSink::write;
-    void write(std::span<const std::byte> bytes) override {
-        m_bytes.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    }
-    const std::string& bytes() const { return m_bytes; }
+using test::StringSink;
 
-private:
-    std::string m_bytes;
-};
-
-bool in_ci() {
-    const char* ci = std::getenv("CI");
-    return ci && std::string(ci) == "true";
-}
+using test::in_ci;
 
 class PullTest : public ::testing::Test {
 protected:

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "registry/client.h"
+#include "tests/support/ci.h"
 #include "tests/support/command.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/shared_data.h"
@@ -140,10 +141,7 @@ private:
     std::vector<std::string> m_log;
 };
 
-bool in_ci() {
-    const char* ci = std::getenv("CI");
-    return ci && std::string(ci) == "true";
-}
+using test::in_ci;
 
 // An image written into a directory: its manifest and the files of its blobs.
 struct LocalImage {

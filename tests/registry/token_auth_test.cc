@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "registry/client.h"
+#include "tests/support/ci.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/token_issuer.h"
@@ -18,22 +19,9 @@ namespace {
 using test::RegistryServer;
 using test::TokenIssuer;
 
-class StringSink : public ByteSink {
-public:
-    using ByteSink::write;
-    void write(std::span<const std::byte> bytes) override {
-        m_bytes.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    }
-    const std::string& bytes() const { return m_bytes; }
+using test::StringSink;
 
-private:
-    std::string m_bytes;
-};
-
-bool in_ci() {
-    const char* ci = std::getenv("CI");
-    return ci && std::string(ci) == "true";
-}
+using test::in_ci;
 
 class TokenAuthTest : public ::testing::Test {
 protected:

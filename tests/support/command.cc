@@ -1,8 +1,11 @@
 #include "tests/support/command.h"
 
+#include "tests/support/ci.h"
+
 #include <sys/wait.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 
@@ -31,6 +34,11 @@ CommandResult run_command(const std::string& command, const std::filesystem::pat
 
 CommandResult run_cbuild(const std::string& args, const std::filesystem::path& cwd) {
     return run_command(shell_quote(cbuild_binary().string()) + " " + args, cwd);
+}
+
+bool in_ci() {
+    const char* ci = std::getenv("CI");
+    return ci && std::string(ci) == "true";
 }
 
 bool have_program(const std::string& program) {
