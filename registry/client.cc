@@ -1,6 +1,8 @@
 #include "registry/client.h"
 
 #include <algorithm>
+#include <cctype>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -57,6 +59,21 @@ std::string manifest_media_type(const std::optional<std::string>& content_type, 
         if (json.contains("config")) return k_oci_manifest;
     }
     return type;
+}
+
+// The first byte of a 206 answer (`Content-Range: bytes START-END/TOTAL`); -1 when missing or
+// malformed.
+std::int64_t content_range_start(const HttpResponse& response) {
+    const std::string range = response.header("content-range").value_or("");
+    if (range.rfind("bytes ", 0) != 0) return -1;
+    std::int64_t start = 0;
+    std::size_t at = 6;
+    if (at >= range.size() || !std::isdigit(static_cast<unsigned char>(range[at]))) return -1;
+    for (; at < range.size() && std::isdigit(static_cast<unsigned char>(range[at])); ++at) {
+        if (start > (std::numeric_limits<std::int64_t>::max() - 9) / 10) return -1;
+        start = start * 10 + (range[at] - '0');
+    }
+    return at < range.size() && range[at] == '-' ? start : -1;
 }
 
 std::string platform_text(const Platform& platform) {
@@ -128,87 +145,6 @@ Client::State::Endpoint Client::State::endpoint_for(const std::string& host) {
     }
     if (is_loopback(host)) return {.scheme = "http", .tls = {}, .may_fall_back = false};
     return {.scheme = "https", .tls = {}, .may_fall_back = false};
-}
-
-std::optional<std::string> Client::State::cached_auth(const std::string& host, const std::string& scope) {
-    std::lock_guard lock(mutex);
-    const auto now = std::chrono::steady_clock::now();
-    for (const std::string& key : {host + "|" + scope, host + "|basic"}) {
-        const auto found = auth.find(key);
-        if (found != auth.end() && found->second.second > now) return found->second.first;
-    }
-    return std::nullopt;
-}
-
-std::string Client::State::authenticate(const std::string& subject, const std::string& host,
-                                        const std::string& scope, const HttpResponse& challenge_response) {
-    const auto challenges = internal::parse_challenges(challenge_response.header("www-authenticate").value_or(""));
-    const auto details = internal::parse_error_body(challenge_response.body);
-    std::optional<Credential> credential;
-    if (options.credentials) credential = options.credentials->get(host);
-    for (const auto& challenge : challenges) {
-        if (challenge.scheme == "bearer") {
-            const auto realm = challenge.params.find("realm");
-            if (realm == challenge.params.end()) continue;
-            // The scopes we need plus any the challenge names (each its own `scope=`), so a
-            // push token also covers the pull of a mount's source repository.
-            std::vector<std::string> scopes;
-            for (const std::string& list : {scope, challenge.params.contains("scope") ? challenge.params.at("scope")
-                                                                                        : std::string()}) {
-                std::size_t start = 0;
-                while (start < list.size()) {
-                    const std::size_t end = std::min(list.find(' ', start), list.size());
-                    const std::string one = list.substr(start, end - start);
-                    if (!one.empty() && std::find(scopes.begin(), scopes.end(), one) == scopes.end())
-                        scopes.push_back(one);
-                    start = end + 1;
-                }
-            }
-            std::string url = realm->second + (realm->second.find('?') == std::string::npos ? "?" : "&");
-            if (auto service = challenge.params.find("service"); service != challenge.params.end())
-                url += "service=" + url_encode(service->second) + "&";
-            for (const auto& one : scopes) url += "scope=" + url_encode(one) + "&";
-            url.pop_back();
-            HttpRequest request{.url = url, .tls = endpoint_for(url_authority(url)).tls};
-            if (credential) request.basic_auth = std::pair(credential->username, credential->password);
-            HttpResponse response;
-            try {
-                response = internal::perform(request);
-            } catch (const HttpTransportError& error) {
-                throw RegistryError(subject, "fetching a token from `" + url_authority(url) + "`: " + error.what(), 0,
-                                    {}, true);
-            }
-            if (response.status != 200)
-                throw RegistryError(subject, "token server `" + url_authority(url) + "` refused " +
-                                                 (credential ? "the credentials" : "anonymous access"),
-                                    response.status, internal::parse_error_body(response.body),
-                                    temporary_status(response.status));
-            internal::Token token;
-            try {
-                token = internal::parse_token_response(response.body);
-            } catch (const Error& error) {
-                throw RegistryError(subject, error.what(), 0, {}, false);
-            }
-            // Renew a little early, so a token never expires between the check and its use.
-            const auto lifetime = std::max(std::chrono::seconds(1), token.expires_in - std::chrono::seconds(5));
-            const std::string header = "Authorization: Bearer " + token.value;
-            std::lock_guard lock(mutex);
-            auth[host + "|" + scope] = {header, std::chrono::steady_clock::now() + lifetime};
-            return header;
-        }
-        if (challenge.scheme == "basic") {
-            if (!credential)
-                throw RegistryError(subject, "the registry requires a login and there are no credentials for `" +
-                                                 host + "`",
-                                    401, details, false);
-            const std::string header =
-                "Authorization: Basic " + internal::base64_encode(credential->username + ":" + credential->password);
-            std::lock_guard lock(mutex);
-            auth[host + "|basic"] = {header, std::chrono::steady_clock::time_point::max()};
-            return header;
-        }
-    }
-    throw RegistryError(subject, "unsupported authentication challenge", 401, details, false);
 }
 
 HttpResponse Client::State::exchange(const std::string& subject, const std::string& host, HttpRequest request,
@@ -342,21 +278,62 @@ void Client::fetch_blob(const Reference& repository, const Digest& digest, std::
     const std::string subject = repository.name() + "@" + digest.to_string();
     if (digest.algorithm() != "sha256")
         throw RegistryError(subject, "unsupported digest algorithm `" + digest.algorithm() + "`", 0, {}, false);
-    Sha256 hasher;
-    std::int64_t received = 0;
-    HttpRequest request{.on_body = [&](std::span<const std::byte> bytes) {
-        received += static_cast<std::int64_t>(bytes.size());
-        if (received > size)
-            throw RegistryError(subject, "blob is larger than its expected size " + std::to_string(size), 0, {},
-                                false);
-        hasher.update(bytes);
-        out.write(bytes);
-    }};
     const std::string what = "fetching blob";
-    const HttpResponse response = m_state->send(subject, what, repository.registry_host(), request,
-                                                "/v2/" + repository.path() + "/blobs/" + digest.to_string(),
-                                                internal::repository_scope(repository.path(), "pull"));
-    if (response.status != 200) m_state->fail(subject, what, response);
+    const std::string host = repository.registry_host();
+    const std::string target = "/v2/" + repository.path() + "/blobs/" + digest.to_string();
+    const std::string scope = internal::repository_scope(repository.path(), "pull");
+    Sha256 hasher;
+    std::int64_t received = 0;  // bytes hashed and written to `out`
+    std::int64_t skip = 0;      // bytes of the current response that `out` already has
+    HttpRequest request{
+        .on_body =
+            [&](std::span<const std::byte> bytes) {
+                const auto skipped = static_cast<std::size_t>(std::min<std::int64_t>(skip, std::ssize(bytes)));
+                skip -= static_cast<std::int64_t>(skipped);
+                bytes = bytes.subspan(skipped);
+                if (received + std::ssize(bytes) > size)
+                    throw RegistryError(subject, "blob is larger than its expected size " + std::to_string(size), 0,
+                                        {}, false);
+                received += std::ssize(bytes);
+                hasher.update(bytes);
+                out.write(bytes);
+            },
+        .on_body_start =
+            [&](const HttpResponse& response) {
+                // A 200 is the whole blob (the first request, or a server ignoring Range); a 206
+                // starts where its Content-Range says.
+                const std::int64_t start = response.status == 206 ? content_range_start(response) : 0;
+                if (start < 0 || start > received)
+                    throw RegistryError(subject, "the registry answered a range request for byte " +
+                                                     std::to_string(received) + " with bytes from " +
+                                                     std::to_string(start),
+                                        0, {}, false);
+                skip = received - start;
+            }};
+    const int attempts = std::max(1, m_state->options.retry.attempts);
+    for (int failures = 0;;) {
+        request.headers.clear();
+        if (received > 0) request.headers.push_back("Range: bytes=" + std::to_string(received) + "-");
+        std::string problem;
+        std::optional<std::string> retry_after;
+        try {
+            const HttpResponse response = m_state->exchange(subject, host, request, target, scope);
+            if (response.status == 200 || response.status == 206) break;
+            if (!temporary_status(response.status)) m_state->fail(subject, what, response);
+            problem = "HTTP " + std::to_string(response.status);
+            retry_after = response.header("retry-after");
+        } catch (const HttpTransportError& error) {
+            // Every byte that arrived is kept: the whole blob is here even if the cut came after it.
+            if (received == size) break;
+            problem = error.what();
+        }
+        if (++failures >= attempts)
+            throw RegistryError(subject, what + ": giving up after " + std::to_string(failures) + " failures (" +
+                                             std::to_string(received) + " of " + std::to_string(size) +
+                                             " bytes received): " + problem,
+                                0, {}, true);
+        std::this_thread::sleep_for(internal::retry_delay(m_state->options.retry, failures - 1, retry_after));
+    }
     if (received != size)
         throw RegistryError(subject, "blob has " + std::to_string(received) + " bytes, expected " +
                                          std::to_string(size),

@@ -67,13 +67,17 @@ private:
     bool m_temporary;
 };
 
-// A username and password (or, later, an identity token) for one registry.
+// A username and password, and/or an OAuth2 identity (refresh) token, for one registry. With an
+// identity token, Bearer tokens come from the token server's POST flow
+// (`grant_type=refresh_token`, as docker's `identitytoken`); otherwise from its GET flow with
+// the username and password as Basic credentials. No part of it ever appears in a message.
 struct Credential {
     std::string username{};
     std::string password{};
+    std::string identity_token{};
 };
 
-// Where credentials come from (fixed values, docker's config.json, later credential helpers).
+// Where credentials come from (fixed values, docker's config.json and its credential helpers).
 class Credentials {
 public:
     virtual ~Credentials() = default;
@@ -93,10 +97,11 @@ private:
     std::map<std::string, Credential> m_by_host;
 };
 
-// The `auths` of a docker config.json (`{"auths": {"HOST": {"auth": base64("user:pass")}}}`),
-// read on every get() so a `docker login` in between is seen. Keys may be "HOST", "https://HOST"
-// or "https://HOST/v1/"; Docker Hub's is "https://index.docker.io/v1/". A missing file means no
-// credentials; an unreadable or malformed one throws cbuild::Error naming the path.
+// The logins of a docker config.json (see registry/docker_config.h: `auths` with `auth` and
+// `identitytoken`, credsStore, credHelpers), read on every get() so a `docker login` in between
+// is seen. Keys may be "HOST", "https://HOST" or "https://HOST/v1/"; Docker Hub's is
+// "https://index.docker.io/v1/". A missing file means no credentials; an unreadable or
+// malformed one throws cbuild::Error naming the path.
 class DockerConfigCredentials : public Credentials {
 public:
     explicit DockerConfigCredentials(std::filesystem::path config_json) : m_path(std::move(config_json)) {}
@@ -216,9 +221,13 @@ public:
     FetchedManifest fetch_manifest_for(const Reference& reference, const Platform& platform);
 
     // Streams blob `digest` of the repository of `repository` into `out`, checking the digest
-    // and `size` as the bytes pass. On a mismatch (or any failure) it throws RegistryError after
-    // some bytes may already be in `out`: the caller, who owns `out`, discards them. Redirects
-    // are followed; the Authorization header is sent only to the registry's own host.
+    // and `size` as the bytes pass. A transfer cut mid-body is resumed with `Range:
+    // bytes=RECEIVED-` (a 206 continues where it stopped; a 200 that ignored the Range is read
+    // from the start and the bytes `out` already has are skipped), each byte written to `out`
+    // exactly once and the digest checked over all of them; at most RetryPolicy::attempts
+    // failed requests in all. On a mismatch (or any failure) it throws RegistryError after some
+    // bytes may already be in `out`: the caller, who owns `out`, discards them. Redirects are
+    // followed; the Authorization header is sent only to the registry's own host.
     void fetch_blob(const Reference& repository, const Digest& digest, std::int64_t size, ByteSink& out);
     void fetch_blob(const Reference& repository, const Descriptor& descriptor, ByteSink& out);
 

@@ -165,13 +165,13 @@ std::optional<Credential> StaticCredentials::get(const std::string& registry_hos
     return found->second;
 }
 
-// An entry holding only an identity token gives no Credential: Credential has no place for
-// it yet, and sending an empty password would only earn a 401.
+// A login with neither a password nor an identity token is no credential: it would only
+// earn a 401.
 std::optional<Credential> DockerConfigCredentials::get(const std::string& registry_host) const {
     const auto login = DockerConfig(m_path).find(registry_host);
-    if (!login || (login->password.empty() && (login->username.empty() || !login->identity_token.empty())))
-        return std::nullopt;
-    return Credential{.username = login->username, .password = login->password};
+    if (!login || (login->password.empty() && login->identity_token.empty())) return std::nullopt;
+    return Credential{
+        .username = login->username, .password = login->password, .identity_token = login->identity_token};
 }
 
 fs::path default_docker_config_path() {

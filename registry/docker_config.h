@@ -68,7 +68,8 @@ public:
     std::optional<DockerLogin> find(const std::string& registry_host) const;
 
     // Records a login as `docker login` does: through the configured helper (`store`, and an
-    // empty `auths` entry for KEY), else as base64 `auth` in `auths[KEY]`. The file is replaced
+    // empty `auths` entry for KEY), else as base64 `auth` in `auths[KEY]`; an `identitytoken`
+    // KEY had is replaced by the password (other registries' entries are kept as they are). The file is replaced
     // atomically (temporary file, fsync, rename) with mode 0600, keeping all its other keys.
     // Throws cbuild::Error naming the file or the helper; the file is then unchanged.
     void store_login(const std::string& registry_host, const std::string& username,

@@ -14,6 +14,7 @@
 
 #include "registry/client.h"
 #include "registry/internal/http.h"
+#include "registry/internal/wire.h"
 
 namespace cbuild::registry::internal {
 
@@ -43,10 +44,20 @@ struct Client::State {
 
     Endpoint endpoint_for(const std::string& host);
     std::optional<std::string> cached_auth(const std::string& host, const std::string& scope);
-    // `scope` holds space-separated scopes ("repository:a:pull,push repository:b:pull"), or is
-    // empty for none (a login check).
+    // The Authorization header answering `challenge_response` (a 401), now cached for `host`
+    // and `scope`. `scope` holds space-separated scopes ("repository:a:pull,push
+    // repository:b:pull"), or is empty for none (a login check). Throws RegistryError naming
+    // `subject` (never a secret) when the credentials are missing or refused.
     std::string authenticate(const std::string& subject, const std::string& host, const std::string& scope,
                              const internal::HttpResponse& challenge_response);
+    // A Bearer token from the token server of `challenge`: the OAuth2 POST flow when
+    // `credential` holds an identity token (the GET flow when that server answers 404), else the
+    // GET flow with Basic credentials or anonymously.
+    internal::Token fetch_token(const std::string& subject, const std::string& host,
+                                const internal::Challenge& challenge, const std::string& scope,
+                                const std::optional<Credential>& credential);
+    // One request to a token server; a transport failure is a temporary RegistryError.
+    internal::HttpResponse token_request(const std::string& subject, internal::HttpRequest request);
     // One logical request to `host`: `target` is a path ("/v2/…") or an absolute URL (an
     // upload Location). Answers an auth challenge once, follows redirects (Authorization only
     // to `host`), falls back to HTTP for an insecure registry without TLS. Throws

@@ -20,6 +20,7 @@ struct Transfer {
     std::exception_ptr failure{};
     bool too_large = false;
     std::int64_t sent = 0;  // body bytes handed to libcurl
+    bool body_started = false;
 };
 
 std::string lowercase(std::string text) {
@@ -58,6 +59,11 @@ std::size_t on_data(char* data, std::size_t size, std::size_t count, void* user)
     curl_easy_getinfo(transfer->handle, CURLINFO_RESPONSE_CODE, &status);
     try {
         if (status >= 200 && status < 300 && transfer->request->on_body) {
+            if (!transfer->body_started) {
+                transfer->body_started = true;
+                transfer->response->status = status;
+                if (transfer->request->on_body_start) transfer->request->on_body_start(*transfer->response);
+            }
             transfer->request->on_body(
                 std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), length));
             transfer->response->streamed_bytes += length;

@@ -34,6 +34,8 @@ struct HttpBody {
     std::function<std::size_t(std::int64_t offset, std::span<std::byte> out)> read{};
 };
 
+struct HttpResponse;
+
 struct HttpRequest {
     // "HEAD" asks for no body; any method but GET and HEAD sends `body` (none: Content-Length 0).
     std::string method = "GET";
@@ -47,6 +49,9 @@ struct HttpRequest {
     // Receives the body of a 2xx response; when empty, the body is collected instead.
     // An exception thrown here aborts the transfer and is rethrown by perform().
     std::function<void(std::span<const std::byte>)> on_body{};
+    // Called once with the status and headers of a 2xx response before its first byte reaches
+    // on_body (not at all for an empty body). An exception thrown here aborts as on_body's.
+    std::function<void(const HttpResponse&)> on_body_start{};
     // What a POST, PUT or PATCH sends. An exception thrown by its `read` aborts the transfer
     // and is rethrown by perform().
     std::optional<HttpBody> body{};

@@ -368,27 +368,96 @@ TEST(ClientTest, ManifestMustMatchDigests) {
     }
 }
 
-TEST(ClientTest, ConnectionCutMidBlobIsTemporaryAndNotRetriedIntoTheSameSink) {
+std::string pattern_bytes(std::size_t size);
+
+// The Range header of a request ("bytes=40-"), empty when none.
+std::string range_of(const std::string& request) {
+    const auto at = request.find("\r\nRange: ");
+    return at == std::string::npos ? "" : request.substr(at + 9, request.find("\r\n", at + 2) - at - 9);
+}
+
+struct CollectingSink : ByteSink {
+    using ByteSink::write;
+    void write(std::span<const std::byte> bytes) override {
+        text.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    }
+    std::string text;
+};
+
+TEST(ClientTest, BlobCutMidBodyResumesWithRange) {
+    const std::string blob = pattern_bytes(100);
+    ScriptedServer server([&](const std::string& request) {
+        // The first answer promises 100 bytes and is cut after 40; the second sends the rest.
+        if (range_of(request).empty())
+            return "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n" + blob.substr(0, 40);
+        if (range_of(request) != "bytes=40-") return http_response("400 Bad Request", "");
+        return http_response("206 Partial Content", blob.substr(40), "Content-Range: bytes 40-99/100\r\n");
+    });
+    Client client(fast_options());
+    CollectingSink sink;
+    client.fetch_blob(Reference::parse("127.0.0.1:" + std::to_string(server.port()) + "/a"), sha256_of(blob), 100,
+                      sink);
+    EXPECT_EQ(sink.text, blob);
+    EXPECT_EQ(server.requests().size(), 2u);
+}
+
+TEST(ClientTest, ServerIgnoringRangeIsReadFromTheStartWithoutWritingAnyByteTwice) {
+    const std::string blob = pattern_bytes(100);
+    int calls = 0;
     ScriptedServer server([&](const std::string&) {
-        // Promises 100 bytes, sends 10, closes.
+        if (++calls == 1)
+            return "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n" + blob.substr(0, 70);
+        return http_response("200 OK", blob);  // the whole blob again, Range ignored
+    });
+    Client client(fast_options());
+    CollectingSink sink;
+    client.fetch_blob(Reference::parse("127.0.0.1:" + std::to_string(server.port()) + "/a"), sha256_of(blob), 100,
+                      sink);
+    EXPECT_EQ(sink.text, blob);
+    ASSERT_EQ(server.requests().size(), 2u);
+    EXPECT_EQ(range_of(server.requests()[1]), "bytes=70-");
+}
+
+TEST(ClientTest, BlobCutOnEveryAttemptGivesUpAsTemporary) {
+    ScriptedServer server([&](const std::string&) {
+        // Promises 100 bytes, sends 10, closes; a Range is ignored.
         return std::string("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n0123456789");
     });
     const std::string host = "127.0.0.1:" + std::to_string(server.port());
     Client client(fast_options());
-    struct Sink : ByteSink {
-        using ByteSink::write;
-        void write(std::span<const std::byte> bytes) override { size += bytes.size(); }
-        std::size_t size = 0;
-    } sink;
+    CollectingSink sink;
     try {
         client.fetch_blob(Reference::parse(host + "/a"), sha256_of("x"), 100, sink);
         FAIL() << "expected a cut transfer";
     } catch (const RegistryError& error) {
         EXPECT_TRUE(error.temporary()) << error.what();
         EXPECT_EQ(error.status(), 0);
+        EXPECT_NE(std::string(error.what()).find("giving up after 4 failures (10 of 100 bytes received)"),
+                  std::string::npos)
+            << error.what();
     }
-    EXPECT_EQ(sink.size, 10u);
-    EXPECT_EQ(server.requests().size(), 1u);
+    EXPECT_EQ(sink.text, "0123456789");  // each answer restarted from zero: its first 10 bytes were here
+    EXPECT_EQ(server.requests().size(), 4u);
+}
+
+TEST(ClientTest, PartialAnswerFromAnotherOffsetIsRefused) {
+    const std::string blob = pattern_bytes(100);
+    ScriptedServer server([&](const std::string& request) {
+        if (range_of(request).empty())
+            return "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n" + blob.substr(0, 40);
+        return http_response("206 Partial Content", blob.substr(50), "Content-Range: bytes 50-99/100\r\n");
+    });
+    Client client(fast_options());
+    CollectingSink sink;
+    try {
+        client.fetch_blob(Reference::parse("127.0.0.1:" + std::to_string(server.port()) + "/a"), sha256_of(blob),
+                          100, sink);
+        FAIL() << "expected a refused range";
+    } catch (const RegistryError& error) {
+        EXPECT_NE(std::string(error.what()).find("byte 40 with bytes from 50"), std::string::npos) << error.what();
+        EXPECT_FALSE(error.temporary());
+    }
+    EXPECT_EQ(sink.text, blob.substr(0, 40));
 }
 
 TEST(ClientTest, InsecureRegistryFallsBackToPlainHttp) {

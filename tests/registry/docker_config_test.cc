@@ -114,10 +114,18 @@ TEST_F(DockerConfigTest, AuthsUnderEveryKeySpellingWithIdentityToken) {
     EXPECT_EQ(config.find("quay.io"), (DockerLogin{.username = "bob", .identity_token = "refresh-me"}));
     EXPECT_FALSE(config.find("empty.io"));
 
-    // The client's provider: a token-only entry is not a username and password.
+    // The client's provider hands the identity token on (for the OAuth2 refresh flow), and an
+    // entry with neither a password nor a token is no credential.
     const DockerConfigCredentials credentials(config_path());
     EXPECT_EQ(credentials.get("ghcr.io")->password, "to:ken");
-    EXPECT_FALSE(credentials.get("quay.io"));
+    EXPECT_EQ(credentials.get("ghcr.io")->identity_token, "");
+    const auto token = credentials.get("quay.io");
+    ASSERT_TRUE(token);
+    EXPECT_EQ(token->username, "bob");
+    EXPECT_EQ(token->password, "");
+    EXPECT_EQ(token->identity_token, "refresh-me");
+    write_config({{"auths", {{"user.io", {{"auth", auth("user-only:")}}}}}});
+    EXPECT_FALSE(credentials.get("user.io"));
 }
 
 TEST_F(DockerConfigTest, MissingOrBlankFileHasNoLogins) {
@@ -171,6 +179,11 @@ TEST_F(DockerConfigTest, CredsStoreIsTheOnlySourceWhenSet) {
     // "credentials not found": no login (docker ignores the stale `auth` beside a store).
     EXPECT_FALSE(config.find("ghcr.io"));
     EXPECT_EQ(helper_calls(), "get\nget\nget\n");
+    // The helper's "<token>" user is docker's way of handing over an identity token.
+    const auto token = DockerConfigCredentials(config_path()).get("quay.io");
+    ASSERT_TRUE(token);
+    EXPECT_EQ(token->username, "");
+    EXPECT_EQ(token->identity_token, "identity");
 }
 
 TEST_F(DockerConfigTest, HelperFailuresNameTheHelper) {
@@ -268,6 +281,30 @@ TEST_F(DockerConfigTest, LogoutRemovesEverySpellingAndKeepsTheRest) {
     EXPECT_EQ(written["experimental"], "enabled");
     EXPECT_FALSE(config.find("ghcr.io"));
     EXPECT_EQ(config.remove_login("ghcr.io"), LoginRemoved::no);
+}
+
+TEST_F(DockerConfigTest, IdentityTokenSurvivesOtherLoginsAndLogoutRemovesIt) {
+    write_config({{"auths", {{"quay.io", {{"auth", auth("bob:")}, {"identitytoken", "refresh-me"}}},
+                             {"https://token-only.io", {{"identitytoken", "only-token"}}}}}});
+    const DockerConfig config(config_path());
+    config.store_login("ghcr.io", "u", "p");
+    config.remove_login("other.io");
+    Json written = read_config();
+    EXPECT_EQ(written["auths"]["quay.io"]["identitytoken"], "refresh-me");
+    EXPECT_EQ(written["auths"]["https://token-only.io"]["identitytoken"], "only-token");
+    EXPECT_EQ(config.find("quay.io"), (DockerLogin{.username = "bob", .identity_token = "refresh-me"}));
+
+    // A password login to the same registry replaces the token, as docker's does.
+    config.store_login("quay.io", "bob", "new-password");
+    EXPECT_EQ(config.find("quay.io"), (DockerLogin{.username = "bob", .password = "new-password"}));
+    EXPECT_FALSE(read_config()["auths"]["quay.io"].contains("identitytoken"));
+
+    // Logout removes an entry holding only a token, under any spelling of its key.
+    EXPECT_EQ(config.remove_login("token-only.io"), LoginRemoved::yes);
+    written = read_config();
+    EXPECT_FALSE(written["auths"].contains("https://token-only.io"));
+    EXPECT_FALSE(config.find("token-only.io"));
+    EXPECT_TRUE(written["auths"].contains("ghcr.io"));
 }
 
 }  // namespace

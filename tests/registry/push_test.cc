@@ -1,21 +1,16 @@
 // Pushes to the real distribution registry (Debian's docker-registry) over plain HTTP and with
-// htpasswd basic auth, behind a loopback proxy that logs each request; the results are read
-// back with skopeo and with the client.
+// htpasswd basic auth, behind the fault proxy (tests/support/fault_proxy.h) that logs each
+// request; the results are read back with skopeo and with the client.
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstdlib>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "registry/client.h"
 #include "tests/support/ci.h"
 #include "tests/support/command.h"
+#include "tests/support/fault_proxy.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/shared_data.h"
 #include "tests/support/temp_dir.h"
@@ -25,121 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using test::RegistryServer;
-
-// Forwards each connection to the registry (one request per connection, `Connection: close`
-// added) and logs "METHOD TARGET [Content-Range]" of every request. With cut_patch = N, the
-// Nth PATCH reaches the registry only half-sent and both connections are closed.
-class LoggingProxy {
-public:
-    explicit LoggingProxy(int upstream_port) : m_upstream(upstream_port) {
-        m_fd = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in address = loopback(0);
-        socklen_t length = sizeof address;
-        if (bind(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(m_fd, 64) != 0 ||
-            getsockname(m_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-            throw Error("cannot listen on 127.0.0.1");
-        m_port = ntohs(address.sin_port);
-        m_thread = std::thread([this] { serve(); });
-    }
-    ~LoggingProxy() {
-        shutdown(m_fd, SHUT_RDWR);
-        close(m_fd);
-        m_thread.join();
-    }
-    std::string host() const { return "127.0.0.1:" + std::to_string(m_port); }
-    std::vector<std::string> log() {
-        std::lock_guard lock(m_mutex);
-        return m_log;
-    }
-    void cut_patch(int number) { m_cut_patch = number; }
-    std::size_t count(const std::string& prefix) {
-        std::size_t n = 0;
-        for (const auto& line : log()) n += line.rfind(prefix, 0) == 0;
-        return n;
-    }
-
-private:
-    static sockaddr_in loopback(int port) {
-        sockaddr_in address{};
-        address.sin_family = AF_INET;
-        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        address.sin_port = htons(static_cast<std::uint16_t>(port));
-        return address;
-    }
-    static bool send_all(int fd, const std::string& bytes) {
-        for (std::size_t sent = 0; sent < bytes.size();) {
-            const ssize_t n = write(fd, bytes.data() + sent, bytes.size() - sent);
-            if (n <= 0) return false;
-            sent += static_cast<std::size_t>(n);
-        }
-        return true;
-    }
-
-    void serve() {
-        for (;;) {
-            const int client = accept(m_fd, nullptr, nullptr);
-            if (client < 0) return;
-            relay(client);
-            close(client);
-        }
-    }
-
-    void relay(int client) {
-        std::string request;
-        char buffer[65536];
-        while (request.find("\r\n\r\n") == std::string::npos) {
-            const ssize_t n = read(client, buffer, sizeof buffer);
-            if (n <= 0) return;
-            request.append(buffer, static_cast<std::size_t>(n));
-        }
-        const std::size_t head_end = request.find("\r\n\r\n") + 4;
-        std::string head = request.substr(0, head_end);
-        std::string lower = head;
-        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-        std::size_t length = 0;
-        if (auto at = lower.find("\r\ncontent-length:"); at != std::string::npos)
-            length = std::stoul(lower.substr(at + 17));
-        std::string entry = head.substr(0, head.find(" HTTP/"));
-        if (auto at = lower.find("\r\ncontent-range:"); at != std::string::npos)
-            entry += " " + head.substr(at + 17, head.find("\r\n", at + 2) - at - 17);
-        bool cut = false;
-        {
-            std::lock_guard lock(m_mutex);
-            m_log.push_back(entry);
-            if (entry.rfind("PATCH ", 0) == 0) cut = ++m_patches == m_cut_patch;
-        }
-        if (cut) length /= 2;
-        const int upstream = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in address = loopback(m_upstream);
-        if (connect(upstream, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-            close(upstream);
-            return;
-        }
-        const std::size_t line_end = head.find("\r\n") + 2;
-        head.insert(line_end, "Connection: close\r\n");
-        bool ok = send_all(upstream, head) &&
-                  send_all(upstream, request.substr(head_end, std::min(request.size() - head_end, length)));
-        for (std::size_t sent = request.size() - head_end; ok && sent < length;) {
-            const ssize_t n = read(client, buffer, std::min(sizeof buffer, length - sent));
-            if (n <= 0) break;
-            sent += static_cast<std::size_t>(n);
-            ok = send_all(upstream, std::string(buffer, static_cast<std::size_t>(n)));
-        }
-        if (cut) ok = false;
-        for (ssize_t n; ok && (n = read(upstream, buffer, sizeof buffer)) > 0;)
-            ok = send_all(client, std::string(buffer, static_cast<std::size_t>(n)));
-        close(upstream);
-    }
-
-    int m_upstream;
-    int m_cut_patch = 0;
-    int m_patches = 0;
-    int m_fd = -1;
-    int m_port = 0;
-    std::thread m_thread;
-    std::mutex m_mutex;
-    std::vector<std::string> m_log;
-};
 
 using test::in_ci;
 
@@ -171,7 +51,7 @@ protected:
             return nullptr;
         }
         auto server = std::make_unique<RegistryServer>(options);
-        proxy = std::make_unique<LoggingProxy>(std::stoi(server->host().substr(server->host().rfind(':') + 1)));
+        proxy = std::make_unique<test::FaultProxy>(test::FaultProxy::Options{.upstream_host = server->host()});
         return server;
     }
 
@@ -243,8 +123,23 @@ protected:
         EXPECT_EQ(blobs, 3u);  // manifest, config, layer
     }
 
+    // "METHOD TARGET [CONTENT-RANGE]" of every request the proxy forwarded, in order.
+    std::vector<std::string> log() const {
+        std::vector<std::string> lines;
+        for (const auto& request : proxy->log())
+            lines.push_back(request.method + " " + request.target +
+                            (request.content_range.empty() ? "" : " " + request.content_range));
+        return lines;
+    }
+    // How many of them start with `prefix`.
+    std::size_t count(const std::string& prefix) const {
+        std::size_t n = 0;
+        for (const auto& line : log()) n += line.rfind(prefix, 0) == 0;
+        return n;
+    }
+
     test::TempDir m_dir;
-    std::unique_ptr<LoggingProxy> proxy;
+    std::unique_ptr<test::FaultProxy> proxy;
 };
 
 #define START_OR_SKIP(server, ...)                                  \
@@ -259,7 +154,7 @@ TEST_F(PushTest, ImageOverPlainHttpIsReadBySkopeoAndASecondPushSkipsBlobs) {
         client.push_image({via_proxy("app/hello:v1"), via_proxy("app/hello:v2")}, local.image, local.lookup(), 4);
     EXPECT_EQ(pushed.digest, sha256_of(local.image.manifest));
     EXPECT_EQ(pushed.uploaded, 2u);
-    EXPECT_EQ(proxy->count("PUT /v2/app/hello/manifests/"), 2u);
+    EXPECT_EQ(count("PUT /v2/app/hello/manifests/"), 2u);
 
     const auto inspect = test::run_command("skopeo inspect --tls-verify=false docker://" + server->host() +
                                            "/app/hello:v2");
@@ -272,12 +167,12 @@ TEST_F(PushTest, ImageOverPlainHttpIsReadBySkopeoAndASecondPushSkipsBlobs) {
     expect_layout_verifies(copy);
     EXPECT_TRUE(fs::exists(copy / "blobs/sha256" / pushed.digest.hex()));
 
-    const std::size_t patches_before = proxy->count("PATCH ") + proxy->count("PUT /v2/app/hello/blobs/");
+    const std::size_t patches_before = count("PATCH ") + count("PUT /v2/app/hello/blobs/");
     const PushedImage again = client.push_image({via_proxy("app/hello:v3")}, local.image, local.lookup(), 2);
     EXPECT_EQ(again.existed, 2u);
     EXPECT_EQ(again.uploaded, 0u);
-    EXPECT_EQ(proxy->count("PATCH ") + proxy->count("PUT /v2/app/hello/blobs/"), patches_before);
-    EXPECT_EQ(proxy->count("POST "), 2u);  // uploads started by the first push only
+    EXPECT_EQ(count("PATCH ") + count("PUT /v2/app/hello/blobs/"), patches_before);
+    EXPECT_EQ(count("POST "), 2u);  // uploads started by the first push only
 }
 
 TEST_F(PushTest, CrossRepositoryMount) {
@@ -289,8 +184,8 @@ TEST_F(PushTest, CrossRepositoryMount) {
                                                  local.lookup(via_proxy("team/base")));
     EXPECT_EQ(pushed.mounted, 2u);
     EXPECT_EQ(pushed.uploaded, 0u);
-    EXPECT_EQ(proxy->count("POST /v2/team/app/blobs/uploads/?mount="), 2u);
-    EXPECT_EQ(proxy->count("PUT /v2/team/app/blobs/"), 0u);
+    EXPECT_EQ(count("POST /v2/team/app/blobs/uploads/?mount="), 2u);
+    EXPECT_EQ(count("PUT /v2/team/app/blobs/"), 0u);
     for (const auto& blob : local.image.blobs) EXPECT_TRUE(client.blob_exists(via_proxy("team/app"), blob.digest));
     EXPECT_EQ(client.fetch_manifest(via_proxy("team/app:v1")).digest, pushed.digest);
 }
@@ -304,9 +199,9 @@ TEST_F(PushTest, LargeBlobGoesUpInPatchChunks) {
     Client client(options);
     client.push_image({via_proxy("big/blob:v1")}, local.image, local.lookup(), 2);
     std::vector<std::string> patches;
-    for (const auto& line : proxy->log())
+    for (const auto& line : log())
         if (line.rfind("PATCH ", 0) == 0) patches.push_back(line.substr(line.rfind(' ') + 1));
-    ASSERT_EQ(patches.size(), 5u) << testing::PrintToString(proxy->log());
+    ASSERT_EQ(patches.size(), 5u) << testing::PrintToString(log());
     EXPECT_EQ(patches[0], "0-8388607");
     EXPECT_EQ(patches[4], "33554432-41943039");
     // The registry's copy is whole: fetch it back and let the client verify digest and size.
@@ -328,13 +223,15 @@ TEST_F(PushTest, UploadCutMidPatchStillCompletes) {
     options.monolithic_upload_limit = 1 << 20;
     options.upload_chunk_size = 4 << 20;
     Client client(options);
-    proxy->cut_patch(2);
+    // The second PATCH reaches the registry half-sent, then both connections close.
+    proxy->add_rule({.fault = test::Fault::cut_request_body, .method = "PATCH", .path_contains = "/v2/cut/blob/",
+                     .skip = 1, .times = 1, .bytes = 2 << 20});
     const PushedImage pushed = client.push_image({via_proxy("cut/blob:v1")}, local.image, local.lookup(), 1);
     EXPECT_EQ(pushed.uploaded, 2u);
     // After the cut the client asked the registry where the upload stood. Distribution 2.8
     // cancels an upload whose stored size no longer matches its signed `_state`, so here the
-    // answer is 404 and the client starts that blob over (client_test covers a real resume).
-    EXPECT_EQ(proxy->count("GET /v2/cut/blob/blobs/uploads/"), 1u) << testing::PrintToString(proxy->log());
+    // answer is 404 and the client starts that blob over (fault_test resumes one for real).
+    EXPECT_EQ(count("GET /v2/cut/blob/blobs/uploads/"), 1u) << testing::PrintToString(log());
     EXPECT_EQ(client.fetch_manifest(via_proxy("cut/blob:v1")).digest, pushed.digest);
     struct Hasher : ByteSink {
         using ByteSink::write;
@@ -381,7 +278,7 @@ TEST_F(PushTest, BasicAuthPushAndWrongPassword) {
     } catch (const RegistryError& error) {
         EXPECT_NE(std::string(error.what()).find("unauthorized"), std::string::npos) << error.what();
     }
-    EXPECT_EQ(proxy->count("PUT /v2/private/other/"), 0u);
+    EXPECT_EQ(count("PUT /v2/private/other/"), 0u);
 }
 
 TEST_F(PushTest, ManifestIsNeverPutWhenABlobIsMissing) {
@@ -400,7 +297,7 @@ TEST_F(PushTest, ManifestIsNeverPutWhenABlobIsMissing) {
     ImageToPush unlisted = local.image;
     unlisted.blobs.pop_back();
     EXPECT_THROW(client.push_image({via_proxy("app/missing:v2")}, unlisted, local.lookup()), RegistryError);
-    EXPECT_EQ(proxy->count("PUT /v2/app/missing/manifests/"), 0u);
+    EXPECT_EQ(count("PUT /v2/app/missing/manifests/"), 0u);
     try {
         client.fetch_manifest(via_proxy("app/missing:v1"));
         FAIL() << "the manifest must not exist";

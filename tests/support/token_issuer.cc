@@ -269,46 +269,87 @@ void TokenIssuer::serve() {
 }
 
 void TokenIssuer::answer(int connection) {
-    std::string head;
+    std::string received;
     char buffer[4096];
-    while (head.find("\r\n\r\n") == std::string::npos && head.size() < 65536) {
+    while (received.find("\r\n\r\n") == std::string::npos && received.size() < 65536) {
         const ssize_t n = recv(connection, buffer, sizeof buffer, 0);
         if (n <= 0) return;
-        head.append(buffer, static_cast<std::size_t>(n));
+        received.append(buffer, static_cast<std::size_t>(n));
     }
-    std::istringstream lines(head.substr(0, head.find("\r\n\r\n")));
+    const std::size_t head_end = received.find("\r\n\r\n");
+    if (head_end == std::string::npos) return;
+    std::istringstream lines(received.substr(0, head_end));
     std::string method, target, version;
     lines >> method >> target >> version;
     std::string line;
     std::getline(lines, line);
     std::string authorization;
+    std::size_t content_length = 0;
     while (std::getline(lines, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
         const auto colon = line.find(':');
         if (colon == std::string::npos) continue;
         std::string field = line.substr(0, colon);
         for (char& c : field) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (field == "authorization") authorization = line.substr(line.find_first_not_of(' ', colon + 1));
+        const auto value_start = line.find_first_not_of(' ', colon + 1);
+        const std::string value = value_start == std::string::npos ? "" : line.substr(value_start);
+        if (field == "authorization") authorization = value;
+        if (field == "content-length") content_length = std::min<std::size_t>(std::stoul(value), 1 << 20);
+    }
+    std::string body = received.substr(head_end + 4);
+    while (body.size() < content_length) {
+        const ssize_t n = recv(connection, buffer, sizeof buffer, 0);
+        if (n <= 0) return;
+        body.append(buffer, static_cast<std::size_t>(n));
     }
     const auto question = target.find('?');
-    if (method != "GET" || target.substr(0, question) != "/token") {
+    const bool is_get = method == "GET", is_post = method == "POST" && m_options.oauth_post;
+    if (!(is_get || is_post) || target.substr(0, question) != "/token") {
         respond(connection, 404, R"({"errors":[{"code":"NOT_FOUND","message":"no such endpoint"}]})");
         return;
     }
 
-    Request request;
-    std::string service;
-    std::stringstream query(question == std::string::npos ? "" : target.substr(question + 1));
-    for (std::string pair; std::getline(query, pair, '&');) {
+    // GET carries its parameters in the query, POST in an x-www-form-urlencoded body.
+    Request request{.method = method};
+    std::string service, refresh_token;
+    std::stringstream parameters(is_post ? body : question == std::string::npos ? "" : target.substr(question + 1));
+    for (std::string pair; std::getline(parameters, pair, '&');) {
         const auto equals = pair.find('=');
         const std::string key = percent_decode(pair.substr(0, equals));
         const std::string value = equals == std::string::npos ? "" : percent_decode(pair.substr(equals + 1));
-        if (key == "scope") request.scopes.push_back(value);
+        if (key == "scope") {
+            // The POST flow sends all scopes space-separated in one parameter.
+            std::stringstream scopes(value);
+            for (std::string one; std::getline(scopes, one, ' ');)
+                if (!one.empty()) request.scopes.push_back(one);
+        }
         if (key == "service") service = value;
+        if (key == "grant_type") request.grant_type = value;
+        if (key == "client_id") request.client_id = value;
+        if (key == "refresh_token") {
+            refresh_token = value;
+            request.refresh_token_sent = true;
+        }
     }
 
     bool authenticated = false;
-    if (!authorization.empty()) {
+    if (is_post) {
+        if (request.grant_type != "refresh_token") {
+            request.status = 400;
+            record(request);
+            respond(connection, 400, R"({"error":"unsupported_grant_type"})");
+            return;
+        }
+        authenticated = !m_options.refresh_token.empty() && refresh_token == m_options.refresh_token;
+        if (!authenticated) {
+            request.status = 401;
+            record(request);
+            respond(connection, 401,
+                    R"({"errors":[{"code":"UNAUTHORIZED","message":"invalid refresh token"}]})");
+            return;
+        }
+        request.username = m_options.username;
+    } else if (!authorization.empty()) {
         const auto decoded = authorization.starts_with("Basic ") ? base64_decode(authorization.substr(6)) : std::nullopt;
         const auto colon = decoded ? decoded->find(':') : std::string::npos;
         if (colon != std::string::npos) request.username = decoded->substr(0, colon);
@@ -347,13 +388,19 @@ void TokenIssuer::answer(int connection) {
                                    {"access", access}};
     const std::string signing_input = base64url(header.dump()) + "." + base64url(claims.dump());
     const std::string token = signing_input + "." + base64url(sign_rs256(m_key_pem, signing_input));
-    const nlohmann::json body = {{"token", token},
-                                 {"access_token", token},
-                                 {"expires_in", m_options.lifetime.count()},
-                                 {"issued_at", rfc3339(now)}};
+    nlohmann::json answer = {{"access_token", token},
+                             {"expires_in", m_options.lifetime.count()},
+                             {"issued_at", rfc3339(now)}};
+    if (is_post) {
+        std::string granted;
+        for (const auto& one : request.granted) granted += (granted.empty() ? "" : " ") + one;
+        answer["scope"] = granted;
+    } else {
+        answer["token"] = token;
+    }
     request.status = 200;
     record(request);
-    respond(connection, 200, body.dump());
+    respond(connection, 200, answer.dump());
 }
 
 // Before the answer goes out, so a test that has the answer also sees the record.

@@ -5,6 +5,13 @@
 // with a fresh RSA key whose self-signed certificate travels in the header's `x5c` (and is the
 // registry's rootcertbundle). Anonymous requests are granted pull, requests with the right Basic
 // credentials pull and push, wrong credentials get 401 (as Docker Hub's and Harbor's servers).
+//
+// It also speaks the OAuth2 POST flow of docker/distribution's token spec: `POST /token` with a
+// form body `grant_type=refresh_token&refresh_token=R&service=S&scope=S1 S2&client_id=C`
+// answers `{"access_token", "scope", "expires_in", "issued_at"}` granting what the account may
+// (pull and push) when R is the one known refresh token, and 401 for any other R; another
+// grant_type gets 400 `unsupported_grant_type`. With Options::oauth_post false every POST gets
+// 404, as from a server without the flow.
 
 #include <atomic>
 #include <chrono>
@@ -34,14 +41,21 @@ public:
         std::string service = "cbuild-test-registry";
         std::string issuer = "cbuild-test-token-issuer";
         std::chrono::seconds lifetime{300};
+        // The identity token the POST flow accepts for `username`; empty: none is accepted.
+        std::string refresh_token{};
+        bool oauth_post = true;
     };
 
     // One answered request.
     struct Request {
-        std::string username;              // empty when anonymous
-        std::vector<std::string> scopes;   // as asked
-        int status = 0;                    // 200 or 401 (400 for a malformed request)
-        std::vector<std::string> granted;  // "repository:NAME:pull,push" per scope granted
+        std::string method{};                // "GET" or "POST"
+        std::string grant_type{};            // the POST's grant_type
+        std::string client_id{};             // the POST's client_id
+        bool refresh_token_sent = false;     // whether the POST carried a refresh_token (never its value)
+        std::string username{};              // empty when anonymous
+        std::vector<std::string> scopes{};   // as asked
+        int status = 0;                      // 200 or 401 (400 for a malformed request)
+        std::vector<std::string> granted{};  // "repository:NAME:pull,push" per scope granted
     };
 
     // Generates the key and certificate, binds a free port and starts serving. Throws
