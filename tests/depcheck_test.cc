@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 // The folders of ours that files under each folder may include (besides third-party headers).
 const std::vector<std::pair<std::string, std::set<std::string>>> k_allowed = {
-    {"builder/sandbox", {"common", "builder/sandbox"}},
+    {"builder/sandbox", {"common", "builder/snapshot", "builder/sandbox"}},
     {"builder/snapshot", {"common", "builder/snapshot"}},
     {"builder/copy", {"common", "parser", "builder/snapshot", "builder/copy"}},
     {"builder", {"common", "parser", "cache", "registry", "builder"}},
