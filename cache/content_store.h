@@ -80,6 +80,10 @@ public:
 
     // Bytes written so far.
     std::uint64_t size() const { return m_size; }
+    // The temporary file holding what was written so far (under <root>/ingest), readable until
+    // commit() or destruction; empty once the writer is spent. Lets a caller read back a blob it
+    // means to use without keeping it (a cache-mount layer it exported).
+    const std::filesystem::path& temp_path() const { return m_temp_path; }
 
     // Verifies, then stores the blob: throws BlobMismatchError if `expected_size` or `expected`
     // (which must be a sha256 digest) differs from what was written, and the bytes are dropped.
