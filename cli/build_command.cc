@@ -5,7 +5,9 @@
 
 #include "builder/export/export.h"
 #include "builder/solve/solve.h"
+#include "builder/transfer/cache_transfer.h"
 #include "builder/transfer/transfer.h"
+#include "cache/cache_index.h"
 #include "cli/build_inputs.h"
 #include "cli/commands.h"
 #include "cli/registry_access.h"
@@ -48,7 +50,25 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
     }
 
     cache::ContentStore store(globals.store_root());
-    registry::Client client(client_options(inputs->insecure_registries));
+    std::vector<std::string> insecure = inputs->insecure_registries;
+    for (const builder::CacheExportSpec& spec : inputs->cache_to)
+        if (spec.insecure && spec.type == builder::CacheExportSpec::Type::registry)
+            insecure.push_back(registry::Reference::parse(spec.ref).registry_host());
+    for (const builder::CacheImportSpec& spec : inputs->cache_from)
+        if (spec.insecure && spec.type == builder::CacheImportSpec::Type::registry)
+            insecure.push_back(registry::Reference::parse(spec.ref).registry_host());
+    registry::Client client(client_options(insecure));
+    const std::filesystem::path cache_mounts_dir = store.root() / "cache-mounts";
+    if (!inputs->cache_from.empty()) {
+        cache::CacheIndex index(store.root() / "cache");
+        for (const builder::CacheImportSpec& spec : inputs->cache_from) {
+            const std::string name = spec.type == builder::CacheImportSpec::Type::registry ? spec.ref : spec.dir.string();
+            const std::size_t imported = builder::import_cache(client, store, index, cache_mounts_dir, spec);
+            std::cerr << (imported ? "imported " + std::to_string(imported) + " cache records from " + name
+                                   : "no build cache at " + name + " yet")
+                      << "\n";
+        }
+    }
     const PlannedBuild build = plan_build(*inputs, &store, &client);
     for (const parser::Warning& warning : build.plan.warnings) std::cerr << "warning: " << warning.short_text << "\n";
 
@@ -57,6 +77,16 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
     options.context_ignore = build.ignore_patterns;
     options.layers = inputs->layers;
     options.source_date_epoch = inputs->layers.source_date_epoch;
+    options.secrets = inputs->secrets;
+    options.ssh_sockets = inputs->ssh_sockets;
+    options.step_output = [](std::string_view text) { std::cerr.write(text.data(), static_cast<std::streamsize>(text.size())); };
+    options.log = [](const std::string& line) { std::cerr << line << "\n"; };
+    options.explain = inputs->explain;
+    options.no_cache = inputs->no_cache;
+    options.no_cache_filter = inputs->no_cache_filter;
+    options.jobs = inputs->jobs;
+    options.need_filesystem =
+        inputs->output.type == builder::ExportType::local || inputs->output.type == builder::ExportType::tar;
     const builder::BuiltImage image = builder::solve(build.plan, options, store);
 
     if (inputs->output.type == builder::ExportType::store) {
@@ -77,6 +107,19 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
         for (const registry::Reference& target : targets)
             std::cerr << "pushed " << target.familiar() << " (" << pushed.uploaded << " blobs uploaded, "
                       << pushed.existed << " already there)\n";
+    }
+    if (!inputs->cache_to.empty()) {
+        const cache::CacheIndex index(store.root() / "cache");
+        for (const builder::CacheExportSpec& spec : inputs->cache_to) {
+            std::vector<cache::CacheRecord> records;
+            for (const Digest& key : spec.mode_max ? image.all_step_keys : image.target_step_keys)
+                if (auto record = index.find(key)) records.push_back(std::move(*record));
+            const builder::CacheExportResult exported =
+                builder::export_cache(client, store, records, cache_mounts_dir, spec);
+            std::cerr << "exported " << exported.records << " cache records to "
+                      << (spec.type == builder::CacheExportSpec::Type::registry ? spec.ref : spec.dir.string()) << " ("
+                      << exported.uploaded << " blobs uploaded)\n";
+        }
     }
     if (!inputs->iidfile.empty()) write_file_atomically(inputs->iidfile, image.manifest.config.digest.to_string());
     if (!inputs->metadata_file.empty()) write_file_atomically(inputs->metadata_file, build_metadata(image, inputs->tags));

@@ -1,17 +1,20 @@
 #include "cli/build_inputs.h"
 
-#include "cli/command_line.h"
-
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
+#include <set>
 #include <sstream>
 
-#include "builder/transfer/transfer.h"
+#include "builder/solve/scheduler.h"
 #include "builder/solve/solve.h"
+#include "builder/transfer/transfer.h"
+#include "cli/cache_options.h"
+#include "cli/command_line.h"
 #include "common/error.h"
 #include "registry/reference.h"
 
@@ -36,11 +39,77 @@ po::options_description build_options(bool for_build) {
             ("push", "Push the image to its registry under every -t name (as -o type=image,push=true)")
             ("iidfile", po::value<std::string>(), "Write the image ID (config digest) to the file")
             ("metadata-file", po::value<std::string>(), "Write the build result metadata (digests, names) to the file")
+            ("secret", po::value<std::vector<std::string>>()->composing(), "Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR] (repeatable)")
+            ("ssh", po::value<std::vector<std::string>>()->composing(), "SSH agent socket for RUN --mount=type=ssh: default or ID[=SOCKET] (default: $SSH_AUTH_SOCK; repeatable)")
+            ("no-cache", "Do not use the build cache: run every step (their results are still recorded)")
+            ("no-cache-filter", po::value<std::vector<std::string>>()->composing(), "Do not use the cache for this stage (repeatable)")
+            ("pull", "Look up every base image's tag in its registry again, even when the store has it")
+            ("explain", "Print every step's cache decision: its key, and why it missed")
+            ("jobs,j", po::value<std::size_t>(), "Build at most N stages at once (default: the number of CPUs)")
+            ("cache-to", po::value<std::vector<std::string>>()->composing(), "Export the build cache: type=registry,ref=REF[,mode=min|max][,cache-mounts=true] or type=local,dest=DIR")
+            ("cache-from", po::value<std::vector<std::string>>()->composing(), "Import a build cache: type=registry,ref=REF, type=local,src=DIR, or REF (repeatable)")
             ("check", "Parse, expand and plan the build, report problems, and build nothing");
     }
     options.add_options()("help,h", "Print this help");
     return options;
 }
+
+namespace {
+
+// buildx's --secret: `id=ID` with `src=`/`source=` (a file) or `env=` (a variable), `type=file|env`
+// choosing between them; with neither, the variable named ID when it is set, else the file ID.
+std::pair<std::string, builder::SecretSource> parse_secret(const std::string& text) {
+    std::string id, type, source, env;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const std::size_t comma = std::min(text.find(',', start), text.size());
+        const std::string field = text.substr(start, comma - start);
+        const std::size_t equals = field.find('=');
+        const std::string key = field.substr(0, equals);
+        const std::string value = equals == std::string::npos ? "" : field.substr(equals + 1);
+        if (equals == std::string::npos) throw UsageError("invalid --secret `" + text + "`: expected KEY=VALUE fields");
+        if (key == "id") id = value;
+        else if (key == "type") type = value;
+        else if (key == "src" || key == "source") source = value;
+        else if (key == "env") env = value;
+        else throw UsageError("invalid --secret `" + text + "`: unknown key `" + key + "`");
+        start = comma + 1;
+    }
+    if (id.empty()) throw UsageError("invalid --secret `" + text + "`: id= is required");
+    if (!type.empty() && type != "file" && type != "env")
+        throw UsageError("invalid --secret `" + text + "`: type must be file or env");
+    builder::SecretSource secret;
+    if (type == "env" || (!env.empty() && source.empty())) {
+        secret.env = env.empty() ? (source.empty() ? id : source) : env;
+    } else if (!source.empty()) {
+        secret.file = source;
+    } else if (std::getenv(id.c_str())) {
+        secret.env = id;
+    } else {
+        secret.file = id;
+    }
+    if (!secret.file.empty() && !std::filesystem::is_regular_file(secret.file))
+        throw UsageError("--secret " + id + ": `" + secret.file.string() + "` is not a readable file");
+    return {id, secret};
+}
+
+// buildx's --ssh: `default` (the agent at $SSH_AUTH_SOCK) or `ID=SOCKET`.
+std::pair<std::string, std::filesystem::path> parse_ssh(const std::string& text) {
+    const std::size_t equals = text.find('=');
+    const std::string id = text.substr(0, equals);
+    if (id.empty()) throw UsageError("invalid --ssh `" + text + "`: the id is empty");
+    std::string socket = equals == std::string::npos ? "" : text.substr(equals + 1);
+    if (socket.empty()) {
+        const char* agent = std::getenv("SSH_AUTH_SOCK");
+        if (!agent || !*agent) throw UsageError("--ssh " + id + ": SSH_AUTH_SOCK is not set; give ID=SOCKET");
+        socket = agent;
+    }
+    if (socket.find(',') != std::string::npos || !std::filesystem::is_socket(socket))
+        throw UsageError("--ssh " + id + ": `" + socket + "` is not an agent socket (forwarding key files is not supported)");
+    return {id, socket};
+}
+
+}  // namespace
 
 std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, bool for_build,
                                                  const std::string& usage) {
@@ -125,6 +194,16 @@ std::optional<BuildInputs> parse_build_arguments(const Arguments& arguments, boo
                 throw UsageError(std::string("invalid SOURCE_DATE_EPOCH `") + epoch + "`: expected seconds since 1970");
             }
         }
+        inputs.no_cache = values.count("no-cache") > 0;
+        for (const std::string& stage : repeated(values, "no-cache-filter")) inputs.no_cache_filter.insert(stage);
+        inputs.pull = values.count("pull") > 0;
+        inputs.explain = values.count("explain") > 0;
+        inputs.jobs = values.count("jobs") ? values["jobs"].as<std::size_t>() : builder::default_job_count();
+        if (inputs.jobs == 0) throw UsageError("--jobs must be at least 1");
+        for (const std::string& spec : repeated(values, "cache-to")) inputs.cache_to.push_back(parse_cache_to(spec));
+        for (const std::string& spec : repeated(values, "cache-from")) inputs.cache_from.push_back(parse_cache_from(spec));
+        for (const std::string& secret : repeated(values, "secret")) inputs.secrets.insert(parse_secret(secret));
+        for (const std::string& ssh : repeated(values, "ssh")) inputs.ssh_sockets.insert(parse_ssh(ssh));
         if (values.count("iidfile")) inputs.iidfile = values["iidfile"].as<std::string>();
         if (values.count("metadata-file")) inputs.metadata_file = values["metadata-file"].as<std::string>();
         for (const std::string& tag : repeated(values, "tag")) {
@@ -166,8 +245,11 @@ PlannedBuild plan_build(const BuildInputs& inputs, cache::ContentStore* store, r
     const parser::Dockerfile dockerfile = parser::parse_dockerfile(read_dockerfile(inputs.dockerfile_path), name);
     builder::BuildRequest request = inputs.request;
     if (store) {
-        request.image_environment = [store, client, platform = request.target_platform](
+        auto pulled = std::make_shared<std::set<std::string>>();
+        request.image_environment = [store, client, platform = request.target_platform, pull = inputs.pull, pulled](
                                         const registry::Reference& image, const std::string&) {
+            if (client && pull && pulled->insert(image.to_string()).second)
+                builder::pull_image(*client, *store, image, platform);
             if (client) return builder::ensure_image(*client, *store, image, platform).config.config.env;
             const auto stored = builder::load_stored_image(*store, image.to_string(), platform);
             return stored ? stored->config.config.env : std::vector<std::string>{};
@@ -177,8 +259,10 @@ PlannedBuild plan_build(const BuildInputs& inputs, cache::ContentStore* store, r
     if (store && client) {
         for (std::size_t index : build.plan.build_order)
             for (const builder::PlannedStep& step : build.plan.stages[index].steps)
-                for (const registry::Reference& image : step.image_inputs)
+                for (const registry::Reference& image : step.image_inputs) {
+                    if (inputs.pull) builder::pull_image(*client, *store, image, request.target_platform);
                     builder::ensure_image(*client, *store, image, request.target_platform);
+                }
     }
     const std::filesystem::path dockerfile_path = inputs.dockerfile_path == "-" ? "" : inputs.dockerfile_path;
     for (const std::filesystem::path& candidate : parser::ignore_file_for(dockerfile_path, inputs.context)) {

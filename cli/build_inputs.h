@@ -3,12 +3,17 @@
 // .dockerignore they name (the only I/O the front end needs).
 
 #include <boost/program_options.hpp>
+#include <filesystem>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "builder/export/export.h"
 #include "builder/plan/plan.h"
+#include "builder/solve/solve.h"
+#include "builder/transfer/cache_transfer.h"
 #include "builder/snapshot/layer_writer.h"
 #include "cache/content_store.h"
 #include "cli/commands.h"
@@ -29,6 +34,15 @@ struct BuildInputs {
     std::string iidfile;
     std::string metadata_file;
     std::vector<std::string> insecure_registries;  // --insecure-registry
+    std::map<std::string, builder::SecretSource> secrets;           // --secret, by id
+    std::map<std::string, std::filesystem::path> ssh_sockets;      // --ssh, id → agent socket
+    bool no_cache = false;                                         // --no-cache
+    std::set<std::string> no_cache_filter;                         // --no-cache-filter
+    bool pull = false;                                             // --pull
+    bool explain = false;                                          // --explain
+    std::size_t jobs = 1;                                          // --jobs
+    std::vector<builder::CacheExportSpec> cache_to;                // --cache-to
+    std::vector<builder::CacheImportSpec> cache_from;              // --cache-from
 };
 
 // Parses `arguments` against the options of `build` (or of `debug plan` when `for_build` is

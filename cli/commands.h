@@ -29,5 +29,7 @@ int run_pull(const Arguments& arguments, const GlobalOptions& globals);    // cb
 int run_push(const Arguments& arguments, const GlobalOptions& globals);    // cbuild push REF
 int run_login(const Arguments& arguments, const GlobalOptions& globals);   // cbuild login [REGISTRY]
 int run_logout(const Arguments& arguments, const GlobalOptions& globals);  // cbuild logout [REGISTRY]
+int run_prune(const Arguments& arguments, const GlobalOptions& globals);   // cbuild prune [--all] [--keep-storage SIZE] ...
+int run_du(const Arguments& arguments, const GlobalOptions& globals);      // cbuild du [--verbose]
 
 }  // namespace cbuild::cli

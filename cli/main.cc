@@ -1,11 +1,13 @@
 // cbuild's entry point: takes out the global options, picks the subcommand (the word `build`
 // is optional, as in `cbuild -f Dockerfile -t repo/img:0.1 .`), and is the one place that maps
-// errors to exit statuses: 0 ok, 1 failed, 2 usage.
+// errors to exit statuses: 0 ok, 1 failed, 2 usage, 130 interrupted.
 
+#include <csignal>
 #include <iostream>
 #include <string>
 
 #include "cache/content_store.h"
+#include "builder/sandbox/sandbox.h"
 #include "cli/commands.h"
 #include "common/error.h"
 
@@ -34,8 +36,10 @@ constexpr const char* k_usage =
     "  rm REF...    Remove names from the local store\n"
     "  pull REF     Pull an image from a registry into the local store\n"
     "  push REF     Push an image of the local store to a registry\n"
-    "  login        Log in to a registry: login -u USER --password-stdin [REGISTRY]\n"
+    "  login        Log in to a registry: login [-u USER] [--password-stdin | -p PASSWORD] [REGISTRY]\n"
     "  logout       Forget a registry's credentials: logout [REGISTRY]\n"
+    "  prune        Remove build cache: prune [--all] [--keep-storage SIZE] [--filter until=DURATION] [--dry-run]\n"
+    "  du           Show the disk usage of the store and its build cache: du [--verbose]\n"
     "  debug        Inspect how cbuild reads a Dockerfile: `debug parse`, `debug plan`\n\n"
     "Global options (accepted by every command):\n"
     "  --root DIR   The local store, an OCI image layout (default: /var/lib/cbuild as root,\n"
@@ -90,15 +94,36 @@ int dispatch(Arguments arguments) {
     if (first == "push") return run_push(rest, globals);
     if (first == "login") return run_login(rest, globals);
     if (first == "logout") return run_logout(rest, globals);
+    if (first == "prune") return run_prune(rest, globals);
+    if (first == "du") return run_du(rest, globals);
     return run_build(arguments, globals);
+}
+
+// Ctrl-C and SIGTERM stop a running RUN step (its whole process tree) so the build unwinds,
+// cleans up and exits 130; a second Ctrl-C while unwinding takes the default action.
+extern "C" void on_interrupt(int signal_number) {
+    cbuild::builder::request_cancel();
+    std::signal(signal_number, SIG_DFL);
+}
+
+void install_interrupt_handlers() {
+    struct sigaction action {};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     const Arguments arguments(argv + 1, argv + argc);
+    install_interrupt_handlers();
     try {
         return dispatch(arguments);
+    } catch (const cbuild::InterruptedError& error) {
+        std::cerr << "cbuild: " << error.what() << "\n";
+        return 130;
     } catch (const cbuild::UsageError& error) {
         std::cerr << "cbuild: " << error.what() << "\nSee 'cbuild --help'.\n";
         return 2;

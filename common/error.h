@@ -19,6 +19,12 @@ public:
     using Error::Error;
 };
 
+// The user asked cbuild to stop (Ctrl-C, SIGTERM) and it did; main() exits with 130.
+class InterruptedError : public Error {
+public:
+    using Error::Error;
+};
+
 // Malformed input at a place in a source file (a Dockerfile, a .dockerignore).
 // `line` and `column` are 1-based; 0 means unknown. `source_line` is the text of that line,
 // shown under the message with a caret at `column` by render().

@@ -5,7 +5,26 @@
 
 #include <cstdlib>
 
+#include <algorithm>
+#include <ctime>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
 #include "builder/copy/copy.h"
+#include "builder/sandbox/sandbox.h"
+#include "builder/snapshot/internal/image_path.h"
+#include "builder/snapshot/snapshot_store.h"
+#include "builder/snapshot/unpack.h"
+#include "builder/snapshot/upper_diff.h"
+#include "builder/solve/internal/run_step.h"
+#include "builder/solve/internal/step_key.h"
+#include "builder/solve/scheduler.h"
+#include "cache/cache_index.h"
+#include "cache/file_hash_index.h"
+#include "cache/gc.h"
+#include "common/atomic_file.h"
 #include "builder/solve/internal/stage_image.h"
 #include "builder/solve/internal/stored_filesystem.h"
 #include "common/error.h"
@@ -46,32 +65,61 @@ class Solver {
 public:
     Solver(const Plan& plan, const SolveOptions& options, cache::ContentStore& store)
         : m_plan(plan), m_options(options), m_store(store), m_time(internal::build_time(options.source_date_epoch)),
-          m_scratch(std::make_shared<ScratchDirectory>()), m_stages(plan.stages.size()) {}
+          m_scratch(std::make_shared<ScratchDirectory>()),
+          m_state_dir(options.state_dir.empty() ? store.root() : options.state_dir),
+          m_snapshots(m_state_dir / "snapshots"), m_cache(m_state_dir / "cache"),
+          m_hashes(m_state_dir / "cache" / "file-hashes"), m_stages(plan.stages.size()) {}
 
     BuiltImage run();
 
 private:
+    // Where a step sits, for cache bookkeeping and messages.
+    struct StepInfo {
+        std::string identity;     // Dockerfile, stage and position: finds the step's previous key
+        std::string description;  // "[build 2/5] RUN make"
+        bool no_cache = false;    // --no-cache, or the stage is in --no-cache-filter
+        const CancelToken* cancel = nullptr;  // set when another stage failed: stop the step
+    };
+
+    void build_stage(std::size_t index, const CancelToken& cancel);
     StageImage start_stage(const PlannedStage& stage);
-    void run_step(StageImage& image, const PlannedStage& stage, const PlannedStep& step);
+    void run_step(StageImage& image, const PlannedStage& stage, const PlannedStep& step, const StepInfo& info);
     void run_onbuild_triggers(StageImage& image, const PlannedStage& stage);
-    void add_layer(StageImage& image, std::vector<LayerEntry> entries, registry::HistoryEntry history);
-    void copy_step(StageImage& image, const PlannedStep& step);
-    const FileTree& image_tree(const registry::Reference& reference, const parser::SourceSpan& source);
+    LayerDigests add_layer(StageImage& image, LayerChanges changes, registry::HistoryEntry history);
+    LayerDigests write_layer_blob(StageImage& image, const LayerChanges& changes, registry::HistoryEntry history);
+    void copy_step(StageImage& image, const PlannedStep& step, const StepInfo& info);
+    void workdir_step(StageImage& image, const parser::WorkdirInstruction& workdir, const StepInfo& info);
+    void run_command_step(StageImage& image, const PlannedStep& step, const StepInfo& info);
+    std::vector<std::string> mount_keys(const parser::RunInstruction& run, const PlannedStep& step);
+    bool reuse(StageImage& image, const internal::StepKey& key, const StepInfo& info);
+    void remember(StageImage& image, const internal::StepKey& key, const StepInfo& info, const LayerDigests& digests);
+    void report(const std::string& line);
+    FileTree& tree_of(StageImage& image);
+    std::vector<std::filesystem::path> snapshots_of(const StageImage& image);
+    std::vector<std::filesystem::path> mount_source(const parser::Mount& mount, const PlannedStep& step);
+    // A stored image used as a source, by reference: its snapshots and filesystem.
+    struct SourceImage {
+        std::vector<std::filesystem::path> lowers;
+        FileTree tree;
+    };
+    const SourceImage& source_image(const registry::Reference& reference, const parser::SourceSpan& source);
 
     const Plan& m_plan;
     const SolveOptions& m_options;
     cache::ContentStore& m_store;
     internal::BuildTime m_time;
     std::shared_ptr<ScratchDirectory> m_scratch;
+    std::filesystem::path m_state_dir;
+    SnapshotStore m_snapshots;
+    cache::CacheIndex m_cache;
+    cache::FileHashIndex m_hashes;
+    // Each stage's image, written once by the job that builds it and read only by the jobs
+    // that run after it (the scheduler orders them), so it needs no lock.
     std::vector<std::optional<StageImage>> m_stages;
-    std::map<std::string, FileTree> m_image_trees;  // COPY --from=image sources, by reference
-    // Layers written but not yet in the store: committed together once the whole build has
-    // succeeded, so a failed build adds nothing to the store (an uncommitted writer discards).
-    struct PendingLayer {
-        cache::BlobWriter writer;
-        LayerDigests digests;
-    };
-    std::vector<PendingLayer> m_pending_layers;
+    std::mutex m_sources_mutex;
+    std::map<std::string, SourceImage> m_source_images;  // COPY --from=image, RUN --mount from=image
+    std::mutex m_report_mutex;
+    std::set<std::size_t> m_trees_needed;  // stages whose files another stage copies
 };
 
 StageImage Solver::start_stage(const PlannedStage& stage) {
@@ -86,6 +134,7 @@ StageImage Solver::start_stage(const PlannedStage& stage) {
         // BuildKit's emptyImage: the default PATH and `/` as the working directory.
         image.config.config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
         image.config.config.working_dir = "/";
+        image.key = internal::scratch_key(platform);
         break;
     }
     case StageBase::Kind::stage:
@@ -101,36 +150,169 @@ StageImage Solver::start_stage(const PlannedStage& stage) {
                                            "supported by this version of cbuild yet");
         image.config = stored->config;
         image.layers = stored->manifest.layers;
-        image.tree = internal::stored_filesystem(m_store, stored->manifest, m_scratch->path());
+        for (const registry::Descriptor& layer : image.layers) image.layer_blobs.push_back(m_store.blob_path(layer.digest));
+        image.key = internal::image_key(stored->manifest_descriptor, m_plan.target_platform);
+        image.tree_current = false;  // unpacked only when a step needs the files
         break;
     }
     }
     return image;
 }
 
-const FileTree& Solver::image_tree(const registry::Reference& reference, const parser::SourceSpan& source) {
+const Solver::SourceImage& Solver::source_image(const registry::Reference& reference,
+                                                const parser::SourceSpan& source) {
     const std::string key = reference.to_string();
-    if (const auto it = m_image_trees.find(key); it != m_image_trees.end()) return it->second;
+    const std::lock_guard lock(m_sources_mutex);
+    if (const auto it = m_source_images.find(key); it != m_source_images.end()) return it->second;
     const auto stored = load_stored_image(m_store, key, m_plan.target_platform);
     if (!stored)
         fail_at(source, "image `" + reference.familiar() + "` is not in the local store, and pulling from a "
                                                             "registry is not supported by this version of cbuild yet");
-    return m_image_trees.emplace(key, internal::stored_filesystem(m_store, stored->manifest, m_scratch->path()))
-        .first->second;
+    std::vector<std::filesystem::path> blobs;
+    for (const registry::Descriptor& layer : stored->manifest.layers) blobs.push_back(m_store.blob_path(layer.digest));
+    SourceImage image;
+    try {
+        image.lowers = internal::layer_snapshots(m_snapshots, stored->config.rootfs.diff_ids, blobs);
+        image.tree = internal::snapshot_filesystem(image.lowers);
+    } catch (const Error& error) {
+        fail_at(source, "image `" + reference.familiar() + "`: " + error.what());
+    }
+    return m_source_images.emplace(key, std::move(image)).first->second;
 }
 
-void Solver::add_layer(StageImage& image, std::vector<LayerEntry> entries, registry::HistoryEntry history) {
-    image.tree.apply(entries);
+std::vector<std::filesystem::path> Solver::snapshots_of(const StageImage& image) {
+    return internal::layer_snapshots(m_snapshots, image.config.rootfs.diff_ids, image.layer_blobs);
+}
+
+// What a `RUN --mount ... from=` names: an earlier stage (by name or index) or an image.
+std::vector<std::filesystem::path> Solver::mount_source(const parser::Mount& mount, const PlannedStep& step) {
+    for (std::size_t index : step.stage_inputs) {
+        const PlannedStage& stage = m_plan.stages[index];
+        if (stage.name == mount.from || std::to_string(stage.index) == mount.from) return snapshots_of(*m_stages[index]);
+    }
+    for (const registry::Reference& reference : step.image_inputs)
+        if (reference.to_string() == registry::Reference::parse(mount.from).to_string())
+            return source_image(reference, parser::source_of(step.instruction)).lowers;
+    throw Error("mount source `" + mount.from + "` is neither a stage nor an image of this build");
+}
+
+FileTree& Solver::tree_of(StageImage& image) {
+    if (!image.tree_current) {
+        image.tree = internal::snapshot_filesystem(snapshots_of(image));
+        image.tree_current = true;
+    }
+    return image.tree;
+}
+
+void Solver::report(const std::string& line) {
+    if (!m_options.log) return;
+    const std::lock_guard lock(m_report_mutex);
+    m_options.log(line);
+}
+
+// A step's layer from the cache, when its key was recorded and the layer blob is still in the
+// store. On a miss, says why, comparing with the key this step had last time.
+bool Solver::reuse(StageImage& image, const internal::StepKey& key, const StepInfo& info) {
+    std::optional<cache::CacheRecord> record;
+    if (!info.no_cache) record = m_cache.find(key.key);
+    if (record && m_store.has(record->layer_digest)) {
+        const nlohmann::json history = nlohmann::json::parse(record->history_json, nullptr, false);
+        registry::HistoryEntry entry;
+        if (history.is_object()) {
+            entry.created = history.value("created", "");
+            entry.created_by = history.value("created_by", "");
+            entry.comment = history.value("comment", "");
+        }
+        image.layers.push_back(registry::Descriptor{.media_type = record->layer_media_type,
+                                                    .digest = record->layer_digest,
+                                                    .size = static_cast<std::int64_t>(record->layer_size)});
+        image.layer_blobs.push_back(m_store.blob_path(record->layer_digest));
+        image.config.rootfs.diff_ids.push_back(record->diff_id);
+        image.config.history.push_back(std::move(entry));
+        image.tree_current = false;
+        image.key = key.key;
+        image.step_keys.push_back(key.key);
+        m_cache.set_previous_key(info.identity, key.key);
+        report("CACHED " + info.description + (m_options.explain ? "  (key " + key.key.to_string() + ")" : ""));
+        return true;
+    }
+    std::vector<std::string> reasons;
+    if (info.no_cache) {
+        reasons.push_back(m_options.no_cache ? "--no-cache" : "--no-cache-filter names this stage");
+    } else if (const auto previous = m_cache.previous_key(info.identity); !previous) {
+        reasons.push_back("not built before");
+    } else if (*previous == key.key) {
+        reasons.push_back("its layer is no longer in the store");
+    } else if (const auto before = m_cache.find(*previous)) {
+        cache::CacheKeyBuilder inputs;
+        for (const cache::CacheKeyInput& input : before->inputs) {
+            if (input.kind == cache::CacheKeyInput::Kind::scalar) inputs.add(input.field, input.values.front());
+            else inputs.add_list(input.field, input.values);
+        }
+        std::vector<std::string> files;
+        std::ifstream in(m_state_dir / "cache" / "files" / previous->hex());
+        for (std::string line; std::getline(in, line);) files.push_back(line);
+        reasons = internal::miss_reasons(inputs, files, key);
+    } else {
+        reasons.push_back("the previous build's record is gone");
+    }
+    std::string line = info.description + ": cache miss";
+    for (std::size_t i = 0; i < reasons.size() && (m_options.explain || i < 3); ++i) line += (i ? "; " : ": ") + reasons[i];
+    if (!m_options.explain && reasons.size() > 3) line += "; …";
+    report(line);
+    return false;
+}
+
+// Records a step that ran: its key, what made the key, and the layer it produced.
+void Solver::remember(StageImage& image, const internal::StepKey& key, const StepInfo& info, const LayerDigests& digests) {
+    const registry::HistoryEntry& history = image.config.history.back();
+    const nlohmann::json history_json = {
+        {"created", history.created}, {"created_by", history.created_by}, {"comment", history.comment}};
+    const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+    cache::CacheRecord record{.key = key.key,
+                              .inputs = key.inputs.inputs(),
+                              .description = info.description,
+                              .layer_media_type = digests.media_type,
+                              .layer_digest = digests.digest,
+                              .layer_size = digests.size,
+                              .diff_id = digests.diff_id,
+                              .history_json = history_json.dump(),
+                              .created = now,
+                              .last_used = now};
+    if (!key.files.empty()) {
+        std::string text;
+        for (const std::string& line : key.files) text += line + "\n";
+        std::filesystem::create_directories(m_state_dir / "cache" / "files");
+        write_file_atomically(m_state_dir / "cache" / "files" / key.key.hex(), text);
+    }
+    m_cache.put(record);
+    m_cache.set_previous_key(info.identity, key.key);
+    image.key = key.key;
+    image.step_keys.push_back(key.key);
+}
+
+LayerDigests Solver::add_layer(StageImage& image, LayerChanges changes, registry::HistoryEntry history) {
+    const LayerDigests digests = write_layer_blob(image, changes, std::move(history));
+    image.tree.apply(changes.entries, changes.whiteouts);
+    return digests;
+}
+
+// Writes the layer into the store and adds it to the image (not to its tree: a RUN layer's
+// files move to their snapshot first). A finished step's layer is kept even if a later step
+// fails, as BuildKit keeps its cache: the next build resumes from it.
+LayerDigests Solver::write_layer_blob(StageImage& image, const LayerChanges& changes, registry::HistoryEntry history) {
     cache::BlobWriter writer = m_store.begin_blob();
-    const LayerDigests digests = write_layer(std::move(entries), {}, writer, m_options.layers);
-    m_pending_layers.push_back({std::move(writer), digests});
+    const LayerDigests digests = write_layer(changes.entries, changes.whiteouts, writer, m_options.layers);
+    writer.commit(digests.digest, digests.size);
+    image.layer_blobs.push_back(m_store.blob_path(digests.digest));
     image.layers.push_back(registry::Descriptor{
         .media_type = digests.media_type, .digest = digests.digest, .size = static_cast<std::int64_t>(digests.size)});
     image.config.rootfs.diff_ids.push_back(digests.diff_id);
     image.config.history.push_back(std::move(history));
+    return digests;
 }
 
-void Solver::copy_step(StageImage& image, const PlannedStep& step) {
+void Solver::copy_step(StageImage& image, const PlannedStep& step, const StepInfo& info) {
     const bool is_add = std::holds_alternative<parser::AddInstruction>(step.instruction);
     const parser::SourceSpan& source = parser::source_of(step.instruction);
     CopyRequest request = is_add ? copy_request(std::get<parser::AddInstruction>(step.instruction))
@@ -143,27 +325,51 @@ void Solver::copy_step(StageImage& image, const PlannedStep& step) {
     if (!step.stage_inputs.empty()) {
         from = CopySource::tree(m_stages[step.stage_inputs.front()]->tree);
     } else if (!step.image_inputs.empty()) {
-        from = CopySource::tree(image_tree(step.image_inputs.front(), source));
+        from = CopySource::tree(source_image(step.image_inputs.front(), source).tree);
     }
+    const std::string text = copy_history(request, is_add);
     std::vector<LayerEntry> entries;
+    internal::StepKey key;
     try {
-        entries = resolve_copy(request, from, image.tree, m_scratch->path());
+        const std::filesystem::path scratch = m_scratch->path() / ("step-" + sha256_of(info.identity).hex().substr(0, 16));
+        std::filesystem::create_directories(scratch);
+        entries = resolve_copy(request, from, tree_of(image), scratch);
+        key = internal::copy_key(image.key, text, request.working_dir, entries, m_hashes);
+    } catch (const ParseError&) {
+        throw;
     } catch (const Error& error) {
         fail_at(source, error.what());
     }
-    add_layer(image, std::move(entries), internal::history_entry(copy_history(request, is_add) + " # buildkit", false, m_time));
+    if (reuse(image, key, info)) return;
+    const LayerDigests digests =
+        add_layer(image, {std::move(entries), {}}, internal::history_entry(text + " # buildkit", false, m_time));
+    remember(image, key, info, digests);
 }
 
-void Solver::run_step(StageImage& image, const PlannedStage& stage, const PlannedStep& step) {
+void Solver::workdir_step(StageImage& image, const parser::WorkdirInstruction& workdir, const StepInfo& info) {
+    const std::string path = internal::workdir_path(image.config.config.working_dir, workdir.path);
+    const internal::StepKey key = internal::workdir_key(image.key, path, image.config.config.user);
+    if (path != "/" && reuse(image, key, info)) {
+        image.config.config.working_dir = path;
+        return;
+    }
+    tree_of(image);
+    std::vector<LayerEntry> created = internal::apply_workdir(image, workdir, m_time);
+    if (image.config.history.back().empty_layer) return;  // WORKDIR /
+    registry::HistoryEntry history = std::move(image.config.history.back());
+    image.config.history.pop_back();
+    const LayerDigests digests = add_layer(image, {std::move(created), {}}, std::move(history));
+    remember(image, key, info, digests);
+}
+
+void Solver::run_step(StageImage& image, const PlannedStage& stage, const PlannedStep& step, const StepInfo& info) {
     const parser::SourceSpan& source = parser::source_of(step.instruction);
+    if (cancel_requested()) throw InterruptedError("build interrupted");
     try {
+        for (const parser::ArgDefinition& arg : step.resolved_args) image.declared_args.push_back(arg);
         if (internal::apply_metadata(image, step, m_time)) return;
         if (const auto* workdir = std::get_if<parser::WorkdirInstruction>(&step.instruction)) {
-            std::vector<LayerEntry> created = internal::apply_workdir(image, *workdir, m_time);
-            if (image.config.history.back().empty_layer) return;  // WORKDIR /
-            registry::HistoryEntry history = std::move(image.config.history.back());
-            image.config.history.pop_back();
-            add_layer(image, std::move(created), std::move(history));
+            workdir_step(image, *workdir, info);
             return;
         }
     } catch (const ParseError&) {
@@ -173,12 +379,118 @@ void Solver::run_step(StageImage& image, const PlannedStage& stage, const Planne
     }
     if (std::holds_alternative<parser::CopyInstruction>(step.instruction) ||
         std::holds_alternative<parser::AddInstruction>(step.instruction)) {
-        copy_step(image, step);
+        copy_step(image, step, info);
         return;
     }
     (void)stage;
-    fail_at(source, std::string(parser::instruction_name(step.instruction)) +
-                        " needs a sandbox to run commands, which this version of cbuild does not have yet");
+    run_command_step(image, step, info);
+}
+
+// What each --mount contributes to a RUN's key: its spec as written (expanded), and for a bind
+// mount what it shows: a context path's content, a stage's key, an image's manifest. Cache,
+// secret and ssh mounts count by their options only, never their content.
+std::vector<std::string> Solver::mount_keys(const parser::RunInstruction& run, const PlannedStep& step) {
+    std::vector<std::string> keys;
+    for (std::size_t i = 0; i < run.mounts.size(); ++i) {
+        const parser::Mount& mount = run.mounts[i];
+        std::string key = i < run.mount_specs.size() ? run.mount_specs[i] : mount.target;
+        if (mount.type == parser::MountType::bind) {
+            if (mount.from.empty()) {
+                const std::string relative = internal::clamp_path(mount.source);
+                key += " content=" + internal::context_path_digest(
+                                         relative.empty() ? m_options.context_dir : m_options.context_dir / relative, m_hashes)
+                                         .to_string();
+            } else {
+                bool found = false;
+                for (std::size_t index : step.stage_inputs) {
+                    const PlannedStage& stage = m_plan.stages[index];
+                    if (stage.name == mount.from || std::to_string(stage.index) == mount.from) {
+                        key += " stage=" + m_stages[index]->key.to_string();
+                        found = true;
+                    }
+                }
+                if (!found) key += " image=" + mount.from;
+            }
+        }
+        keys.push_back(std::move(key));
+    }
+    return keys;
+}
+
+// RUN: the command in a sandbox whose root is an overlay of the image's snapshots; what it
+// changed (the overlay's upper directory) becomes the layer, and the upper directory itself
+// becomes the new layer's snapshot, so the next RUN unpacks nothing.
+void Solver::run_command_step(StageImage& image, const PlannedStep& step, const StepInfo& info) {
+    const auto& run = std::get<parser::RunInstruction>(step.instruction);
+    const parser::SourceSpan& source = run.source;
+    std::vector<std::filesystem::path> lowers;
+    internal::PreparedRun prepared;
+    internal::StepKey key;
+    try {
+        tree_of(image);
+        const internal::RunInputs inputs{
+            .options = m_options,
+            .cache_mounts_dir = m_state_dir / "cache-mounts",
+            .source_lowers = [&](const parser::Mount& mount) { return mount_source(mount, step); },
+            .declared_args = image.declared_args};
+        prepared = internal::prepare_run(run, step, image, inputs);
+        key = internal::run_key(image.key, prepared.spec.args, prepared.key_env, image.config.config.user,
+                                prepared.spec.cwd, prepared.sandbox_text, mount_keys(run, step));
+        if (reuse(image, key, info)) return;
+        lowers = snapshots_of(image);
+    } catch (const ParseError&) {
+        throw;
+    } catch (const Error& error) {
+        fail_at(source, error.what());
+    }
+
+    SnapshotStore::Scratch scratch = m_snapshots.make_scratch();
+    SandboxSpec& spec = prepared.spec;
+    const bool overlay = m_snapshots.overlay_supported();
+    if (overlay) {
+        spec.lowers = lowers;
+        spec.upper = scratch.upper();
+        spec.work = scratch.work();
+    } else {
+        copy_merged(lowers, scratch.upper());
+        spec.rootfs = scratch.upper();
+    }
+    spec.output = m_options.step_output;
+    spec.should_stop = [&info] { return cancel_requested() || (info.cancel && info.cancel->cancelled()); };
+    SandboxResult result;
+    try {
+        result = run_in_sandbox(spec);
+    } catch (const Error& error) {
+        fail_at(source, error.what());
+    }
+    if (result.cancelled) throw InterruptedError("build interrupted during `" + source.original.substr(0, source.original.find('\n')) + "`");
+    if (result.exit_status != 0 || result.timed_out) {
+        std::string message = internal::failed_process_message(spec.args, result);
+        if (!result.output_tail.empty()) message += "\n" + internal::last_lines(result.output_tail, 20);
+        fail_at(source, message);
+    }
+
+    LayerChanges changes = overlay ? diff_upper(scratch.upper(), lowers) : diff_trees(lowers, scratch.upper());
+    const std::string upper = scratch.upper().string();
+    std::optional<Digest> parent;
+    for (const Digest& diff_id : image.config.rootfs.diff_ids) parent = chain_id(parent, diff_id);
+    const LayerDigests digests =
+        write_layer_blob(image, changes, internal::history_entry(std::move(prepared.created_by), false, m_time));
+    const Digest chain = chain_id(parent, digests.diff_id);
+    std::filesystem::path snapshot;
+    if (overlay) {
+        snapshot = m_snapshots.commit(std::move(scratch), chain);
+    } else {
+        snapshot = m_snapshots.ensure(chain, [&](const std::filesystem::path& target) {
+            unpack_layer(image.layer_blobs.back(), target, WhiteoutStyle::overlay, lowers);
+        });
+    }
+    // The layer's files now live in the snapshot, at the same relative paths.
+    for (LayerEntry& entry : changes.entries)
+        if (!entry.content.host_path.empty() && entry.content.host_path.rfind(upper, 0) == 0)
+            entry.content.host_path = snapshot.string() + entry.content.host_path.substr(upper.size());
+    image.tree.apply(changes.entries, changes.whiteouts);
+    remember(image, key, info, digests);
 }
 
 // ONBUILD triggers of an image used as a base run first, as BuildKit inserts them before the
@@ -201,23 +513,75 @@ void Solver::run_onbuild_triggers(StageImage& image, const PlannedStage& stage) 
                 std::vector<std::string> words(std::string_view text) override { return lex.process_words(text, env); }
             } expander(lex, env);
             PlannedStep step{parser::expand_instruction(parser::parse_instruction(node, ast.children.size() ? stage.from.source.file : ""), expander), {}, {}, {}, {}};
-            run_step(image, stage, step);
+            const StepInfo info{.identity = stage.from.source.file + "#" + std::to_string(stage.index) + "#onbuild#" + trigger,
+                                .description = "[" + (stage.name.empty() ? "stage-" + std::to_string(stage.index) : stage.name) +
+                                               " ONBUILD] " + trigger,
+                                .no_cache = m_options.no_cache || m_options.no_cache_filter.count(stage.name) > 0};
+            run_step(image, stage, step, info);
         }
     }
 }
 
+void Solver::build_stage(std::size_t index, const CancelToken& cancel) {
+    const PlannedStage& stage = m_plan.stages[index];
+    StageImage image = start_stage(stage);
+    run_onbuild_triggers(image, stage);
+    const std::string name = stage.name.empty() ? "stage-" + std::to_string(stage.index) : stage.name;
+    const bool no_cache = m_options.no_cache || m_options.no_cache_filter.count(stage.name) > 0;
+    for (std::size_t i = 0; i < stage.steps.size(); ++i) {
+        const PlannedStep& step = stage.steps[i];
+        const parser::SourceSpan& source = parser::source_of(step.instruction);
+        const StepInfo info{
+            .identity = source.file + "#" + std::to_string(stage.index) + "#" + std::to_string(i),
+            .description = "[" + name + " " + std::to_string(i + 1) + "/" + std::to_string(stage.steps.size()) + "] " +
+                           source.original.substr(0, source.original.find('\n')),
+            .no_cache = no_cache,
+            .cancel = &cancel};
+        if (cancel.cancelled()) return;  // another stage failed; the scheduler reports it
+        run_step(image, stage, step, info);
+    }
+    // Later stages read this one's files (COPY --from): make its tree now, while no other job
+    // touches this stage.
+    if (m_trees_needed.count(index)) tree_of(image);
+    m_stages[index] = std::move(image);
+}
+
 BuiltImage Solver::run() {
+    // Builds hold the store's GC lock shared, so `cbuild prune` never removes what a build uses.
+    const cache::GcLease lease(m_store.root());
+
+    if (m_options.need_filesystem) m_trees_needed.insert(m_plan.target);
+    for (std::size_t index : m_plan.build_order)
+        for (const PlannedStep& step : m_plan.stages[index].steps)
+            m_trees_needed.insert(step.stage_inputs.begin(), step.stage_inputs.end());
+    Scheduler scheduler(std::max<std::size_t>(1, m_options.jobs));
+    std::map<std::size_t, Scheduler::JobId> jobs;
     for (std::size_t index : m_plan.build_order) {
         const PlannedStage& stage = m_plan.stages[index];
-        StageImage image = start_stage(stage);
-        run_onbuild_triggers(image, stage);
-        for (const PlannedStep& step : stage.steps) run_step(image, stage, step);
-        m_stages[index] = std::move(image);
+        std::set<std::size_t> dependencies;
+        if (stage.base.kind == StageBase::Kind::stage) dependencies.insert(stage.base.stage);
+        for (const PlannedStep& step : stage.steps) dependencies.insert(step.stage_inputs.begin(), step.stage_inputs.end());
+        std::vector<Scheduler::JobId> after;
+        for (std::size_t dependency : dependencies) after.push_back(jobs.at(dependency));
+        jobs[index] = scheduler.add(stage.name.empty() ? "stage-" + std::to_string(index) : stage.name, after,
+                                    [this, index](const CancelToken& cancel) { build_stage(index, cancel); });
     }
+    try {
+        scheduler.run({jobs.at(m_plan.target)});
+    } catch (...) {
+        m_hashes.save();
+        throw;
+    }
+    m_hashes.save();
+
     StageImage& target = *m_stages[m_plan.target];
     target.config.created = m_time.rfc3339;
-    for (PendingLayer& layer : m_pending_layers) layer.writer.commit(layer.digests.digest, layer.digests.size);
-
+    std::vector<Digest> all_keys;
+    std::set<Digest> seen;
+    for (std::size_t index : m_plan.build_order)
+        if (m_stages[index])
+            for (const Digest& key : m_stages[index]->step_keys)
+                if (seen.insert(key).second) all_keys.push_back(key);
     const std::string config_json = registry::to_json(target.config);
     registry::ImageManifest manifest{.schema_version = 2,
                                      .media_type = registry::k_oci_manifest,
@@ -229,7 +593,9 @@ BuiltImage Solver::run() {
     return BuiltImage{.manifest = std::move(manifest),
                       .config = target.config,
                       .manifest_descriptor = registry::digest_of(manifest_json, registry::k_oci_manifest),
-                      .filesystem = target.tree,
+                      .filesystem = m_options.need_filesystem ? tree_of(target) : FileTree(),
+                      .target_step_keys = target.step_keys,
+                      .all_step_keys = std::move(all_keys),
                       .resources = m_scratch};
 }
 

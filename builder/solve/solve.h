@@ -6,6 +6,9 @@
 // Steps run one after another; parallel, cached solving replaces this loop later.
 
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
 #include <optional>
 #include <string>
 
@@ -18,11 +21,32 @@
 
 namespace cbuild::builder {
 
+// Where a `--secret id=…` comes from: a file, or an environment variable of cbuild's.
+struct SecretSource {
+    std::filesystem::path file;
+    std::string env;  // set: read this variable instead of `file`
+};
+
 struct SolveOptions {
     std::filesystem::path context_dir;
     parser::PatternMatcher context_ignore;  // the build's .dockerignore
     LayerOptions layers;                    // compression, level, SOURCE_DATE_EPOCH
     std::optional<std::int64_t> source_date_epoch;
+    std::map<std::string, SecretSource> secrets;                 // `--secret`, by id
+    std::map<std::string, std::filesystem::path> ssh_sockets;    // `--ssh`, id → agent socket
+    // Where snapshots and cache mounts live; empty means beside the store (<root>/snapshots,
+    // <root>/cache-mounts).
+    std::filesystem::path state_dir;
+    // Receives what RUN steps print (stdout and stderr), as it comes; may be empty.
+    std::function<void(std::string_view)> step_output;
+    // Receives one line per step decision: "CACHED [stage 2/3] COPY . /app", or why a step
+    // could not come from the cache. May be called from several threads, one call at a time.
+    std::function<void(const std::string&)> log;
+    bool explain = false;                      // --explain: every decision, with keys and all reasons
+    bool no_cache = false;                     // --no-cache
+    std::set<std::string> no_cache_filter;     // --no-cache-filter: stages (by name) not to take from the cache
+    std::size_t jobs = 1;                      // --jobs: stages built at once
+    bool need_filesystem = false;              // BuiltImage::filesystem is wanted (local/tar export)
 };
 
 // The target stage's image, with its blobs in the store.
@@ -30,7 +54,11 @@ struct BuiltImage {
     registry::ImageManifest manifest;
     registry::ImageConfig config;
     registry::Descriptor manifest_descriptor;  // of the stored manifest
-    FileTree filesystem;                       // the final root filesystem
+    FileTree filesystem;                       // the final root filesystem (when asked for)
+    // The cache keys of the layer steps: of the target's chain (what --cache-to mode=min
+    // exports) and of every stage built (mode=max).
+    std::vector<Digest> target_step_keys;
+    std::vector<Digest> all_step_keys;
     // Keeps alive the temporary files `filesystem` refers to (unpacked ADD archives, base
     // image contents) until the last copy of this value goes.
     std::shared_ptr<const void> resources;

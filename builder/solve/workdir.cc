@@ -11,11 +11,6 @@ namespace cbuild::builder::internal {
 
 namespace {
 
-// path.Join("/", base, path) for a relative WORKDIR, then cleaned.
-std::string join_workdir(const std::string& current, const std::string& path) {
-    return "/" + clamp_path(!path.empty() && path[0] == '/' ? path : current + "/" + path);
-}
-
 // A numeric id, or the id of `name` in the colon-separated database `file` of the tree.
 std::optional<std::uint32_t> lookup_id(const FileTree& tree, const std::string& file, const std::string& name,
                                        std::uint32_t* primary_group) {
@@ -41,9 +36,14 @@ std::optional<std::uint32_t> lookup_id(const FileTree& tree, const std::string& 
 
 }  // namespace
 
+// path.Join("/", base, path) for a relative WORKDIR, then cleaned.
+std::string workdir_path(const std::string& current, const std::string& path) {
+    return "/" + clamp_path(!path.empty() && path[0] == '/' ? path : current + "/" + path);
+}
+
 std::vector<LayerEntry> apply_workdir(StageImage& image, const parser::WorkdirInstruction& workdir,
                                       const BuildTime& time) {
-    const std::string path = join_workdir(image.config.config.working_dir, workdir.path);
+    const std::string path = workdir_path(image.config.config.working_dir, workdir.path);
     image.config.config.working_dir = path;
     std::vector<LayerEntry> created;
     if (path == "/") {

@@ -1,6 +1,7 @@
 #pragma once
 // The image a stage is building, as the solver grows it step by step.
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,19 @@ namespace cbuild::builder::internal {
 struct StageImage {
     registry::ImageConfig config;
     std::vector<registry::Descriptor> layers;  // base layer first, parallel to rootfs.diff_ids
-    FileTree tree;                              // the stage's filesystem so far
+    // Where each layer's blob can be read now, parallel to `layers`: the store's file, or the
+    // temporary file of a layer this build wrote and has not committed yet.
+    std::vector<std::filesystem::path> layer_blobs;
+    FileTree tree;                              // the stage's filesystem so far, when tree_current
+    // False after a cached step: the tree lags behind `layers` until a step needs the files, and
+    // is then read from the snapshots (a fully cached build never unpacks anything).
+    bool tree_current = true;
+    // The cache key of the last layer-producing step (or of the base): the parent of the next.
+    Digest key = sha256_of("");
+    std::vector<Digest> step_keys;  // every layer step's key, base first (the chain behind `key`)
     bool cmd_set = false;                       // CMD given in this stage: ENTRYPOINT keeps it
+    // The ARGs this stage declared so far, in order, with their values (RUN's history text).
+    std::vector<parser::ArgDefinition> declared_args;
 };
 
 // The history `created` stamp and the mtime of directories a step creates: SOURCE_DATE_EPOCH
@@ -37,6 +49,9 @@ bool apply_metadata(StageImage& image, const PlannedStep& step, const BuildTime&
 // has a layer (an empty one when nothing is created), as BuildKit's, except for `/`.
 std::vector<LayerEntry> apply_workdir(StageImage& image, const parser::WorkdirInstruction& workdir,
                                       const BuildTime& time);
+
+// The directory WORKDIR `path` names from `current`: path.Join for a relative path, cleaned.
+std::string workdir_path(const std::string& current, const std::string& path);
 
 // The history entry of a step: BuildKit's text, comment and empty_layer flag.
 registry::HistoryEntry history_entry(std::string created_by, bool empty_layer, const BuildTime& time);

@@ -1,18 +1,24 @@
 #pragma once
-// The root filesystem of a stored image, read from its layers into a FileTree.
+// Image layers as snapshots: each layer unpacked once into the shared snapshot store (keyed by
+// chain ID), and the FileTree those snapshots make.
 
 #include <filesystem>
+#include <vector>
 
 #include "builder/snapshot/file_tree.h"
-#include "cache/content_store.h"
-#include "registry/image.h"
+#include "builder/snapshot/snapshot_store.h"
+#include "common/digest.h"
 
 namespace cbuild::builder::internal {
 
-// Applies every layer of `manifest` in order. Regular files are copied into `scratch` (names
-// are a counter, never member names) and referenced from there. Throws cbuild::Error for a
-// missing or corrupt layer.
-FileTree stored_filesystem(const cache::ContentStore& store, const registry::ImageManifest& manifest,
-                           const std::filesystem::path& scratch);
+// The snapshot directory of every layer, top first (overlayfs lowerdir order), unpacking the
+// layers not yet in `snapshots` from `blobs` (parallel to `diff_ids`, base first). Throws
+// cbuild::Error for a missing or corrupt blob, or one whose content is not its diff_id.
+std::vector<std::filesystem::path> layer_snapshots(SnapshotStore& snapshots, const std::vector<Digest>& diff_ids,
+                                                   const std::vector<std::filesystem::path>& blobs);
+
+// The filesystem the snapshots (top first) make together; regular files refer to their bytes
+// in the snapshot directories.
+FileTree snapshot_filesystem(const std::vector<std::filesystem::path>& lowers);
 
 }  // namespace cbuild::builder::internal
