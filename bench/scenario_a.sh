@@ -18,14 +18,9 @@ if [ ! -f "$context/CHANGE_ME.txt" ]; then
 fi
 cp "$shared/bench/scenarios/A-cold-copy/Dockerfile" "$context/Dockerfile"
 
-# The base: Debian's static busybox with every applet linked and PATH set, built by cbuild.
 base=$work/busybox-base
-if [ ! -d "$base/bin" ]; then
-  mkdir -p "$base/bin"
-  cp /bin/busybox "$base/bin/busybox"
-  for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$base/bin/$applet"; done
-  printf 'FROM scratch\nCOPY bin/ /bin/\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nCMD ["sh"]\n' > "$base/Dockerfile"
-fi
+source "$(dirname "$0")/busybox_base.sh"
+make_busybox_base "$base"
 
 cold() {
   sync

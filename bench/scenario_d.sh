@@ -14,12 +14,8 @@ mkdir -p "$work"
 store=$work/store-d
 
 base=$work/busybox-base
-if [ ! -d "$base/bin" ]; then
-  mkdir -p "$base/bin"
-  cp /bin/busybox "$base/bin/busybox"
-  for applet in $(/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "$base/bin/$applet"; done
-  printf 'FROM scratch\nCOPY bin/ /bin/\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nCMD ["sh"]\n' > "$base/Dockerfile"
-fi
+source "$(dirname "$0")/busybox_base.sh"
+make_busybox_base "$base"
 ctx=$work/ctxD
 mkdir -p "$ctx"
 cp "$shared/bench/scenarios/D-run-steps/Dockerfile" "$ctx/D.Dockerfile"

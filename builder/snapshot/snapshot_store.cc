@@ -13,7 +13,7 @@
 #include <system_error>
 
 #include "builder/snapshot/internal/merged_view.h"
-#include "builder/snapshot/internal/unique_fd.h"
+#include "common/unique_fd.h"
 #include "builder/snapshot/overlay_mount.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -85,7 +85,7 @@ fs::path SnapshotStore::make_temp_dir() const {
 fs::path SnapshotStore::publish(const fs::path& temp, const Digest& chain_id) {
     const fs::path final_path = m_dir / chain_id.hex();
     try {
-        const internal::UniqueFd fd(::open(temp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        const UniqueFd fd(::open(temp.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!fd || ::syncfs(fd.get()) != 0) throw IoError(temp.string(), "syncfs", errno);
         if (::rename(temp.c_str(), final_path.c_str()) != 0) {
             // Another maker published first: theirs is as good as ours.

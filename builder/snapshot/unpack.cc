@@ -26,7 +26,6 @@ namespace cbuild::builder {
 
 namespace {
 
-using internal::UniqueFd;
 
 constexpr int k_max_dangling_links = 40;
 constexpr std::string_view k_whiteout_prefix = ".wh.";

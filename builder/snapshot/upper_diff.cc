@@ -26,7 +26,6 @@ namespace {
 namespace fs = std::filesystem;
 using internal::MergedNode;
 using internal::MergedView;
-using internal::UniqueFd;
 
 using FileId = std::pair<dev_t, ino_t>;
 

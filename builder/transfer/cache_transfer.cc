@@ -1,4 +1,5 @@
 #include "builder/transfer/cache_transfer.h"
+#include "builder/transfer/internal/mount_sources.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -127,34 +128,13 @@ MountLayer write_mount_layer(cache::ContentStore& store, const fs::path& dir, co
                                           .gid = status.st_gid}};
 }
 
-// Blob digest → a repository of `domain` that a stored tag says holds it, to mount from.
-std::map<Digest, registry::Reference> stored_repositories(const cache::ContentStore& store,
-                                                          const std::string& domain) {
-    std::map<Digest, registry::Reference> found;
-    for (const cache::TagEntry& tag : store.list_tags()) {
-        if (!registry::is_manifest(tag.media_type)) continue;
-        std::optional<registry::Reference> reference;
-        try {
-            reference = registry::Reference::parse(tag.name);
-        } catch (const registry::ReferenceError&) {
-            continue;  // a name that is no reference cannot be mounted from
-        }
-        if (reference->domain() != domain) continue;
-        const auto bytes = store.read_blob(tag.digest, k_max_document);
-        if (!bytes) continue;
-        for (const registry::Descriptor& layer : registry::parse_manifest(*bytes).layers)
-            found.emplace(layer.digest, *reference);
-    }
-    return found;
-}
-
 void push_to_registry(registry::Client& client, const cache::ContentStore& store, const CacheArtifact& artifact,
                       const CacheExportSpec& spec, CacheExportResult& result) {
     const registry::Reference reference = registry::Reference::parse(spec.ref);
     registry::ImageToPush image{
         .media_type = registry::k_oci_manifest, .manifest = artifact.manifest, .blobs = {artifact.config_descriptor}};
     image.blobs.insert(image.blobs.end(), artifact.layers.begin(), artifact.layers.end());
-    const auto mounts = stored_repositories(store, reference.domain());
+    const auto mounts = internal::mount_sources(store, reference.domain());
     const registry::PushedImage pushed = client.push_image(
         {reference}, image, [&](const registry::Descriptor& blob) -> std::optional<registry::BlobSource> {
             if (blob.digest == artifact.config_descriptor.digest) return registry::BlobSource::bytes(artifact.config);

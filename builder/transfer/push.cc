@@ -1,6 +1,7 @@
 #include <map>
 
 #include "builder/transfer/transfer.h"
+#include "builder/transfer/internal/mount_sources.h"
 #include "common/error.h"
 
 namespace cbuild::builder {
@@ -8,26 +9,6 @@ namespace cbuild::builder {
 namespace {
 
 constexpr std::size_t k_max_document = 4 << 20;
-
-// Blob digest → a repository of `domain` that a stored tag says holds it, for mounts.
-std::map<Digest, registry::Reference> known_repositories(const cache::ContentStore& store, const std::string& domain) {
-    std::map<Digest, registry::Reference> found;
-    for (const cache::TagEntry& tag : store.list_tags()) {
-        if (!registry::is_manifest(tag.media_type)) continue;
-        std::optional<registry::Reference> reference;
-        try {
-            reference = registry::Reference::parse(tag.name);
-        } catch (const registry::ReferenceError&) {
-            continue;  // a name that is no reference cannot be mounted from
-        }
-        if (reference->domain() != domain) continue;
-        const auto bytes = store.read_blob(tag.digest, k_max_document);
-        if (!bytes) continue;
-        const registry::ImageManifest manifest = registry::parse_manifest(*bytes);
-        for (const registry::Descriptor& layer : manifest.layers) found.emplace(layer.digest, *reference);
-    }
-    return found;
-}
 
 }  // namespace
 
@@ -40,7 +21,7 @@ PushResult push_image(registry::Client& client, const cache::ContentStore& store
 
     registry::ImageToPush image{.media_type = tag.media_type, .manifest = *bytes, .blobs = {manifest.config}};
     image.blobs.insert(image.blobs.end(), manifest.layers.begin(), manifest.layers.end());
-    const auto mounts = known_repositories(store, targets.front().domain());
+    const auto mounts = internal::mount_sources(store, targets.front().domain());
     const registry::PushedImage pushed = client.push_image(
         targets, image,
         [&](const registry::Descriptor& blob) -> std::optional<registry::BlobSource> {

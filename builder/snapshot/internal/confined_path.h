@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "builder/snapshot/internal/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace cbuild::builder::internal {
 

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-#include "builder/snapshot/internal/unique_fd.h"
+#include "common/unique_fd.h"
 #include "builder/snapshot/unpack.h"
 #include "common/error.h"
 

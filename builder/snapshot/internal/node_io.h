@@ -10,7 +10,7 @@
 #include <map>
 #include <string>
 
-#include "builder/snapshot/internal/unique_fd.h"
+#include "common/unique_fd.h"
 #include "builder/snapshot/layer_entry.h"
 
 namespace cbuild::builder::internal {

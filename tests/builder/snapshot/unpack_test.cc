@@ -522,9 +522,9 @@ TEST_F(UnpackTest, WalkFallbackResolvesAsOpenat2Does) {
     fs::create_symlink("loop2", root / "loop1");
     fs::create_symlink("loop1", root / "loop2");
     fs::create_symlink("/proc/self/root", root / "magic");
-    const internal::UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    const UniqueFd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(root_fd);
-    const auto identity = [](const internal::UniqueFd& fd) -> std::string {
+    const auto identity = [](const UniqueFd& fd) -> std::string {
         if (!fd) return "errno " + std::to_string(errno);
         struct stat status {};
         ::fstat(fd.get(), &status);

@@ -1,12 +1,12 @@
 #pragma once
-// An owned file descriptor, closed when the object goes: the snapshot code opens a descriptor
-// per directory it resolves, and every error path must give it back.
+// An owned file descriptor, closed when the object goes: code that opens a descriptor per
+// directory it resolves or file it reads gives each back on every error path.
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace cbuild::builder::internal {
+namespace cbuild {
 
 class UniqueFd {
 public:
@@ -28,9 +28,11 @@ public:
 
     int get() const { return m_fd; }
     explicit operator bool() const { return m_fd >= 0; }
+    // Gives up ownership (to a DIR*, say) and returns the descriptor.
+    int release() { return std::exchange(m_fd, -1); }
 
 private:
     int m_fd = -1;
 };
 
-}  // namespace cbuild::builder::internal
+}  // namespace cbuild

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Scenarios B, C and E of ../shared/bench (read its README), for the build cache and the
+# parallel solver:
+#   B: scenario A rebuilt with nothing changed (target <= 30 ms; BuildKit 0.92 s)
+#   C: scenario A rebuilt after one line is appended to CHANGE_ME.txt (target <= 0.25x BuildKit,
+#      whose published figure is 6.98 s)
+#   E: three independent ~2 s CPU stages and a final stage copying from all three, against the
+#      three stages' commands run side by side by hand in the same run (target <= 1.1x)
+# Usage: bench/scenario_bce.sh CBUILD_BINARY [WORK_DIR]      (as root: RUN needs namespaces)
+set -euo pipefail
+cbuild=$(realpath "$1")
+work=${2:-$(mktemp -d /tmp/cbuild-bench-XXXXXX)}
+shared=$(cd "$(dirname "$0")/../../shared" && pwd)
+mkdir -p "$work"
+context=$work/ctxA
+store=$work/store-bce
+
+if [ ! -f "$context/CHANGE_ME.txt" ]; then
+  echo "generating the context in $context ..."
+  python3 "$shared/bench/gen_context.py" "$context" >/dev/null
+fi
+cp "$shared/bench/scenarios/A-cold-copy/Dockerfile" "$context/Dockerfile"
+base=$work/busybox-base
+source "$(dirname "$0")/busybox_base.sh"
+make_busybox_base "$base"
+
+now() { date +%s.%N; }
+since() { awk -v a="$(now)" -v b="$1" 'BEGIN { print a - b }'; }
+build() { "$cbuild" --root "$store" --build-arg BASE=busybox:bench "$@" >"$work/out" 2>&1 || { cat "$work/out" >&2; exit 1; }; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+runs=${RUNS:-5}
+rm -rf "$store"
+"$cbuild" --root "$store" -t busybox:bench "$base" >/dev/null 2>&1
+cp "$context/CHANGE_ME.txt" "$work/CHANGE_ME.orig"
+build -t a:bench "$context"
+
+declare -a b c
+for i in $(seq "$runs"); do
+  start=$(now); build -t a:bench "$context"; b+=("$(since "$start")")
+  grep -q CACHED "$work/out" || { echo "scenario B: the rebuild was not cached" >&2; cat "$work/out" >&2; exit 1; }
+  echo "changed line $i $(date +%s%N)" >> "$context/CHANGE_ME.txt"
+  start=$(now); build -t a:bench "$context"; c+=("$(since "$start")")
+done
+cp "$work/CHANGE_ME.orig" "$context/CHANGE_ME.txt"
+b_m=$(median "${b[@]}"); c_m=$(median "${c[@]}")
+
+# E: calibrate MB so one stage takes about 2 s here, as ../shared/bench/README says.
+mb=${E_MB:-256}
+stage_cmd() { dd if=/dev/zero bs=1M count="$mb" 2>/dev/null | sha256sum > /dev/null; }
+start=$(now); stage_cmd; one=$(since "$start")
+mb=$(awk -v t="$one" -v m="$mb" 'BEGIN { v = int(m * 2.0 / t); print (v < 16 ? 16 : v) }')
+declare -a e hand
+ectx=$work/ctxE
+mkdir -p "$ectx"
+cp "$shared/bench/scenarios/E-multistage/Dockerfile" "$ectx/Dockerfile"
+for i in $(seq "$runs"); do
+  start=$(now); build --no-cache --build-arg MB="$mb" -t e:bench "$ectx"; e+=("$(since "$start")")
+  start=$(now); (stage_cmd & stage_cmd & stage_cmd & wait); hand+=("$(since "$start")")
+done
+e_m=$(median "${e[@]}"); hand_m=$(median "${hand[@]}")
+
+awk -v b="$b_m" -v c="$c_m" -v e="$e_m" -v h="$hand_m" -v n="$runs" -v mb="$mb" 'BEGIN {
+  printf "scenarios B, C, E (median of %d)\n", n
+  printf "  B no-op rebuild of A          %7.3f s  (target <= 0.030 s; BuildKit 0.92 s)\n", b
+  printf "  C one file changed            %7.3f s  cbuild / BuildKit (6.98 s) = %.2f (target <= 0.25)\n", c, c / 6.98
+  printf "  E 3 stages + final (MB=%d)   %7.3f s  by hand side by side %.3f s: ratio %.2f (target <= 1.1)\n", mb, e, h, e / h
+}'
+rm -rf "$store"
