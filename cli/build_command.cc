@@ -8,6 +8,7 @@
 #include "builder/transfer/cache_transfer.h"
 #include "builder/transfer/transfer.h"
 #include "cache/cache_index.h"
+#include "cache/gc.h"
 #include "cli/build_inputs.h"
 #include "cli/commands.h"
 #include "cli/registry_access.h"
@@ -32,6 +33,26 @@ std::string build_metadata(const builder::BuiltImage& image, const std::vector<s
     return metadata.dump(2) + "\n";
 }
 
+// BuildKit's automatic GC, at most once an hour: the store is pruned, least recently used first,
+// down to the default limit (10% of its disk, at most 10 GB). Skipped while another build runs.
+void collect_garbage(const std::filesystem::path& root) {
+    const std::filesystem::path stamp = root / "cache" / "last-gc";
+    std::error_code error;
+    const auto last = std::filesystem::last_write_time(stamp, error);
+    if (!error && std::filesystem::file_time_type::clock::now() - last < std::chrono::hours(1)) return;
+    try {
+        write_file_atomically(stamp, "");
+        cache::PruneOptions options;
+        options.keep_storage = cache::default_gc_limit(root);
+        if (const auto result = cache::try_prune(root, options); result && result->bytes_freed > 0)
+            std::cerr << "automatic GC freed " << result->bytes_freed << " bytes\n";
+    } catch (const Error& failure) {
+        std::cerr << "warning: automatic GC failed: " << failure.what() << "\n";
+    }
+}
+
+int build_with_lease(const BuildInputs& inputs, cache::ContentStore& store);
+
 }  // namespace
 
 int run_build(const Arguments& arguments, const GlobalOptions& globals) {
@@ -50,18 +71,29 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
     }
 
     cache::ContentStore store(globals.store_root());
-    std::vector<std::string> insecure = inputs->insecure_registries;
-    for (const builder::CacheExportSpec& spec : inputs->cache_to)
+    const int status = build_with_lease(*inputs, store);
+    collect_garbage(store.root());
+    return status;
+}
+
+namespace {
+
+int build_with_lease(const BuildInputs& inputs, cache::ContentStore& store) {
+    // Held from the first blob this build writes until its tags are set, so a concurrent prune
+    // never removes what the build has made but not yet named.
+    const cache::GcLease lease(store.root());
+    std::vector<std::string> insecure = inputs.insecure_registries;
+    for (const builder::CacheExportSpec& spec : inputs.cache_to)
         if (spec.insecure && spec.type == builder::CacheExportSpec::Type::registry)
             insecure.push_back(registry::Reference::parse(spec.ref).registry_host());
-    for (const builder::CacheImportSpec& spec : inputs->cache_from)
+    for (const builder::CacheImportSpec& spec : inputs.cache_from)
         if (spec.insecure && spec.type == builder::CacheImportSpec::Type::registry)
             insecure.push_back(registry::Reference::parse(spec.ref).registry_host());
     registry::Client client(client_options(insecure));
     const std::filesystem::path cache_mounts_dir = store.root() / "cache-mounts";
-    if (!inputs->cache_from.empty()) {
+    if (!inputs.cache_from.empty()) {
         cache::CacheIndex index(store.root() / "cache");
-        for (const builder::CacheImportSpec& spec : inputs->cache_from) {
+        for (const builder::CacheImportSpec& spec : inputs.cache_from) {
             const std::string name = spec.type == builder::CacheImportSpec::Type::registry ? spec.ref : spec.dir.string();
             const std::size_t imported = builder::import_cache(client, store, index, cache_mounts_dir, spec);
             std::cerr << (imported ? "imported " + std::to_string(imported) + " cache records from " + name
@@ -69,33 +101,33 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
                       << "\n";
         }
     }
-    const PlannedBuild build = plan_build(*inputs, &store, &client);
+    const PlannedBuild build = plan_build(inputs, &store, &client);
     for (const parser::Warning& warning : build.plan.warnings) std::cerr << "warning: " << warning.short_text << "\n";
 
     builder::SolveOptions options;
-    options.context_dir = inputs->context;
+    options.context_dir = inputs.context;
     options.context_ignore = build.ignore_patterns;
-    options.layers = inputs->layers;
-    options.source_date_epoch = inputs->layers.source_date_epoch;
-    options.secrets = inputs->secrets;
-    options.ssh_sockets = inputs->ssh_sockets;
+    options.layers = inputs.layers;
+    options.source_date_epoch = inputs.layers.source_date_epoch;
+    options.secrets = inputs.secrets;
+    options.ssh_sockets = inputs.ssh_sockets;
     options.step_output = [](std::string_view text) { std::cerr.write(text.data(), static_cast<std::streamsize>(text.size())); };
     options.log = [](const std::string& line) { std::cerr << line << "\n"; };
-    options.explain = inputs->explain;
-    options.no_cache = inputs->no_cache;
-    options.no_cache_filter = inputs->no_cache_filter;
-    options.jobs = inputs->jobs;
+    options.explain = inputs.explain;
+    options.no_cache = inputs.no_cache;
+    options.no_cache_filter = inputs.no_cache_filter;
+    options.jobs = inputs.jobs;
     options.need_filesystem =
-        inputs->output.type == builder::ExportType::local || inputs->output.type == builder::ExportType::tar;
+        inputs.output.type == builder::ExportType::local || inputs.output.type == builder::ExportType::tar;
     const builder::BuiltImage image = builder::solve(build.plan, options, store);
 
-    if (inputs->output.type == builder::ExportType::store) {
-        builder::tag_image(store, image, inputs->tags);
+    if (inputs.output.type == builder::ExportType::store) {
+        builder::tag_image(store, image, inputs.tags);
     } else {
-        builder::export_image(store, image, inputs->output, inputs->tags, options.source_date_epoch);
+        builder::export_image(store, image, inputs.output, inputs.tags, options.source_date_epoch);
     }
-    if (inputs->output.push) {
-        const std::vector<std::string>& names = inputs->output.names.empty() ? inputs->tags : inputs->output.names;
+    if (inputs.output.push) {
+        const std::vector<std::string>& names = inputs.output.names.empty() ? inputs.tags : inputs.output.names;
         std::vector<registry::Reference> targets;
         for (const std::string& name : names) targets.push_back(registry::Reference::parse(name));
         const cache::TagEntry built{.name = "",
@@ -108,9 +140,9 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
             std::cerr << "pushed " << target.familiar() << " (" << pushed.uploaded << " blobs uploaded, "
                       << pushed.existed << " already there)\n";
     }
-    if (!inputs->cache_to.empty()) {
+    if (!inputs.cache_to.empty()) {
         const cache::CacheIndex index(store.root() / "cache");
-        for (const builder::CacheExportSpec& spec : inputs->cache_to) {
+        for (const builder::CacheExportSpec& spec : inputs.cache_to) {
             std::vector<cache::CacheRecord> records;
             for (const Digest& key : spec.mode_max ? image.all_step_keys : image.target_step_keys)
                 if (auto record = index.find(key)) records.push_back(std::move(*record));
@@ -121,17 +153,19 @@ int run_build(const Arguments& arguments, const GlobalOptions& globals) {
                       << exported.uploaded << " blobs uploaded)\n";
         }
     }
-    if (!inputs->iidfile.empty()) write_file_atomically(inputs->iidfile, image.manifest.config.digest.to_string());
-    if (!inputs->metadata_file.empty()) write_file_atomically(inputs->metadata_file, build_metadata(image, inputs->tags));
+    if (!inputs.iidfile.empty()) write_file_atomically(inputs.iidfile, image.manifest.config.digest.to_string());
+    if (!inputs.metadata_file.empty()) write_file_atomically(inputs.metadata_file, build_metadata(image, inputs.tags));
 
     std::cerr << "writing image " << image.manifest.config.digest.to_string() << " (manifest "
               << image.manifest_descriptor.digest.to_string() << ")\n";
-    if (inputs->output.type == builder::ExportType::store) {
-        for (const std::string& tag : inputs->tags) std::cerr << "naming to " << builder::store_tag_name(tag) << "\n";
-    } else if (inputs->output.type != builder::ExportType::registry) {
-        std::cerr << "exported " << builder::export_type_name(inputs->output.type) << " to " << inputs->output.dest << "\n";
+    if (inputs.output.type == builder::ExportType::store) {
+        for (const std::string& tag : inputs.tags) std::cerr << "naming to " << builder::store_tag_name(tag) << "\n";
+    } else if (inputs.output.type != builder::ExportType::registry) {
+        std::cerr << "exported " << builder::export_type_name(inputs.output.type) << " to " << inputs.output.dest << "\n";
     }
     return 0;
 }
+
+}  // namespace
 
 }  // namespace cbuild::cli
