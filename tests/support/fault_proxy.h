@@ -1,7 +1,8 @@
 #pragma once
 // A fault-injecting HTTP/1.1 proxy on 127.0.0.1 in front of a real registry, for tests of what
-// the client does when the network or the server misbehaves. It runs in threads of the test
-// process (one per connection) on two listeners:
+// the client does when the network or the server misbehaves. It is a process of its own,
+// cbuild_fault_proxy (fault_proxy_main.cc), which serves each connection on a thread of its own
+// on three listeners:
 //
 //   host()           forwards every request to the registry (a fresh upstream connection per
 //                    request, `Connection: close` upstream) with the client's Host header kept,
@@ -14,6 +15,8 @@
 //                    a GET or HEAD by fetching the same path from the registry with the proxy's
 //                    own Options::upstream_authorization (never the client's, as storage behind
 //                    a signed URL), and records whether the client sent an Authorization header.
+//   control          the channel through which this object drives the process (below); never
+//                    proxied, never logged.
 //
 // Rules (add_rule) are matched in the order added against requests on host(): a request matches
 // when its method equals FaultRule::method (empty: any) and its target contains
@@ -37,17 +40,40 @@
 // Every request is logged (log()): listener, method, target, the Range and Content-Range
 // headers, whether an Authorization header came (its value is never kept), the request body
 // bytes forwarded, the status answered (0: none), the response body bytes sent, and the fault.
-// The proxy stops, closing every connection, when the object goes.
+// An entry is brought up to date before the client is sent what it records (the answer's head,
+// each piece of its body, the cut), so once the client has had an answer log() shows it.
+//
+// The process. The constructor runs
+//   cbuild_fault_proxy --upstream HOST:PORT [--upstream-authorization VALUE] --parent-pid PID
+// with stdin from /dev/null, stdout a pipe to the object, the test's stderr and no other
+// descriptor. It arms PR_SET_PDEATHSIG (SIGKILL) and exits at once if PID is no longer its
+// parent, so it never outlives the test; Linux sends that signal when the thread that made the
+// object ends, so make it on a thread that outlives it. It binds its listeners on free ports and
+// writes them as its first line on stdout, "PROXY REDIRECT CONTROL\n" (decimal ports), then
+// serves until killed: the destructor sends SIGTERM, SIGKILL if it has not ended 5 seconds
+// later, and reaps it.
+//
+// The control protocol: HTTP/1.1 on 127.0.0.1:CONTROL, one request per connection, every
+// answer with `Connection: close` and a Content-Length.
+//   POST /rules  body: one rule as a JSON object, every member required:
+//                  {"fault": "answer_status", "method": "GET", "path_contains": "/v2/", "skip": 0,
+//                   "times": 1, "status": 500, "retry_after_seconds": -1, "bytes": 0,
+//                   "body_hex": ""}
+//                FaultRule's fields by name, `fault` as the enumerator's name, `body` as
+//                lowercase hex (it may be any bytes). 204 once the rule is in force; 400 with
+//                {"error": "…"} for a body that is not such an object.
+//   GET /log     200 with the log as a JSON array, oldest first, of
+//                  {"listener": "proxy" | "redirect", "method": "…", "target": "…", "range": "…",
+//                   "content_range": "…", "authorization": false, "request_body_bytes": 0,
+//                   "status": 0, "response_body_bytes": 0, "fault": "cut_response_body" | null}
+//                (text that is not UTF-8 arrives with U+FFFD for each bad byte).
+//   Anything else is answered 404.
 
-#include <atomic>
-#include <cstddef>
+#include <sys/types.h>
+
 #include <cstdint>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace cbuild::test {
@@ -96,10 +122,10 @@ public:
         std::string upstream_authorization{};
     };
 
-    // Binds both listeners on free loopback ports and starts serving. Throws cbuild::IoError
-    // when a socket cannot be bound.
+    // Starts cbuild_fault_proxy and waits for its ports. Throws cbuild::IoError when it cannot
+    // be spawned, cbuild::Error when it exits or says nothing before listening.
     explicit FaultProxy(Options options);
-    // Stops accepting, closes every open connection and joins all threads.
+    // Ends the process (SIGTERM, then SIGKILL after a bounded wait) and reaps it.
     ~FaultProxy();
     FaultProxy(const FaultProxy&) = delete;
     FaultProxy& operator=(const FaultProxy&) = delete;
@@ -107,32 +133,23 @@ public:
     std::string host() const;           // "127.0.0.1:PORT"
     std::string redirect_host() const;  // "127.0.0.1:PORT", another port
 
-    // Adds `rule` after the rules added before it (matched as described above).
+    // Adds `rule` after the rules added before it (matched as described above); it is in force
+    // when this returns. Throws cbuild::Error when the process does not take it.
     void add_rule(FaultRule rule);
-    // Every request so far, in the order their heads arrived.
+    // Every request so far, in the order their heads arrived. Throws cbuild::Error when the
+    // process does not answer.
     std::vector<ProxiedRequest> log() const;
     // The logged requests on host() with `method` (empty: any) whose target contains `path`.
     std::vector<ProxiedRequest> requests(const std::string& method, const std::string& path) const;
 
 private:
-    struct Listener;
-    struct Connection;
-    void accept_loop(Listener& listener);
-    void serve(int fd, ProxiedRequest::Listener listener);
-    bool serve_one(Connection& client, ProxiedRequest::Listener listener);
-    std::optional<FaultRule> take_rule(const std::string& method, const std::string& target);
-    std::size_t begin_log(ProxiedRequest entry);
-    void update_log(std::size_t index, const std::function<void(ProxiedRequest&)>& change);
+    // Ends the process as the destructor says and reaps it; returns its wait status.
+    int stop() noexcept;
 
-    Options m_options;
-    std::unique_ptr<Listener> m_proxy;
-    std::unique_ptr<Listener> m_redirect;
-    std::atomic<bool> m_stopping{false};
-    mutable std::mutex m_mutex;
-    std::vector<FaultRule> m_rules;
-    std::vector<ProxiedRequest> m_log;
-    std::vector<int> m_open_fds;
-    std::vector<std::thread> m_threads;
+    pid_t m_pid = -1;
+    int m_proxy_port = 0;
+    int m_redirect_port = 0;
+    int m_control_port = 0;
 };
 
 }  // namespace cbuild::test
