@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <ctime>
 #include <fstream>
@@ -172,8 +174,14 @@ const Solver::SourceImage& Solver::source_image(const registry::Reference& refer
     for (const registry::Descriptor& layer : stored->manifest.layers) blobs.push_back(m_store.blob_path(layer.digest));
     SourceImage image;
     try {
-        image.lowers = internal::layer_snapshots(m_snapshots, stored->config.rootfs.diff_ids, blobs);
-        image.tree = internal::snapshot_filesystem(image.lowers);
+        if (geteuid() == 0) {
+            image.lowers = internal::layer_snapshots(m_snapshots, stored->config.rootfs.diff_ids, blobs);
+            image.tree = internal::snapshot_filesystem(image.lowers);
+        } else {
+            const std::filesystem::path scratch = m_scratch->path() / ("image-" + sha256_of(key).hex().substr(0, 16));
+            std::filesystem::create_directories(scratch);
+            image.tree = internal::tar_filesystem(blobs, scratch);
+        }
     } catch (const Error& error) {
         fail_at(source, "image `" + reference.familiar() + "`: " + error.what());
     }
@@ -198,7 +206,13 @@ std::vector<std::filesystem::path> Solver::mount_source(const parser::Mount& mou
 
 FileTree& Solver::tree_of(StageImage& image) {
     if (!image.tree_current) {
-        image.tree = internal::snapshot_filesystem(snapshots_of(image));
+        if (geteuid() == 0) {
+            image.tree = internal::snapshot_filesystem(snapshots_of(image));
+        } else {
+            const std::filesystem::path scratch = m_scratch->path() / ("tree-" + image.key.hex().substr(0, 16));
+            std::filesystem::create_directories(scratch);
+            image.tree = internal::tar_filesystem(image.layer_blobs, scratch);
+        }
         image.tree_current = true;
     }
     return image.tree;
@@ -423,6 +437,9 @@ std::vector<std::string> Solver::mount_keys(const parser::RunInstruction& run, c
 void Solver::run_command_step(StageImage& image, const PlannedStep& step, const StepInfo& info) {
     const auto& run = std::get<parser::RunInstruction>(step.instruction);
     const parser::SourceSpan& source = run.source;
+    if (geteuid() != 0)
+        fail_at(source, "RUN needs root: snapshots keep the image's owners and device nodes, and rootless RUN "
+                        "is not supported by this version of cbuild yet (run cbuild as root)");
     std::vector<std::filesystem::path> lowers;
     internal::PreparedRun prepared;
     internal::StepKey key;

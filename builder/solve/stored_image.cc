@@ -2,6 +2,11 @@
 // --mount from=): their manifest and config, and their layers as snapshots (unpack_layer
 // confines every member to the snapshot directory, whatever the tar says).
 
+#include <fstream>
+
+#include "builder/snapshot/internal/image_path.h"
+#include "builder/snapshot/internal/layer_stream.h"
+#include "builder/snapshot/internal/tar_reader.h"
 #include "builder/snapshot/unpack.h"
 #include "builder/snapshot/upper_diff.h"
 #include "builder/solve/internal/stored_filesystem.h"
@@ -84,6 +89,51 @@ FileTree snapshot_filesystem(const std::vector<std::filesystem::path>& lowers) {
     for (auto layer = lowers.rbegin(); layer != lowers.rend(); ++layer) {
         const LayerChanges changes = diff_upper(*layer, {});
         tree.apply(changes.entries, changes.whiteouts);
+    }
+    return tree;
+}
+
+FileTree tar_filesystem(const std::vector<std::filesystem::path>& blobs, const std::filesystem::path& scratch) {
+    FileTree tree;
+    std::size_t counter = 0;
+    for (const std::filesystem::path& blob : blobs) {
+        LayerStream stream(blob);
+        TarReader reader(stream, blob.string());
+        std::vector<LayerEntry> entries;
+        std::vector<Whiteout> whiteouts;
+        while (std::optional<LayerEntry> member = reader.next()) {
+            LayerEntry entry = std::move(*member);
+            entry.path = clamp_path(entry.path);
+            if (entry.path.empty()) continue;
+            const std::size_t slash = entry.path.rfind('/');
+            const std::string base = entry.path.substr(slash == std::string::npos ? 0 : slash + 1);
+            const std::string parent = slash == std::string::npos ? "" : entry.path.substr(0, slash);
+            if (base == ".wh..wh..opq") {
+                whiteouts.push_back({parent, true});
+                continue;
+            }
+            if (base.rfind(".wh.", 0) == 0) {
+                whiteouts.push_back({(parent.empty() ? "" : parent + "/") + base.substr(4), false});
+                continue;
+            }
+            if (entry.type == EntryType::hardlink) entry.link_target = clamp_path(entry.link_target);
+            if (entry.type == EntryType::file) {
+                const std::filesystem::path target = scratch / ("layer-file-" + std::to_string(counter++));
+                // Scratch files live as long as the build and are never read after a crash, so
+                // they need no fsync.
+                std::ofstream out(target, std::ios::binary);
+                if (!out) throw IoError(target.string(), "create", errno);
+                reader.read_data([&](std::uint64_t offset, std::span<const std::byte> bytes) {
+                    out.seekp(static_cast<std::streamoff>(offset));
+                    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+                });
+                out.close();
+                if (!out) throw IoError(target.string(), "write", errno);
+                entry.content.host_path = target.string();
+            }
+            entries.push_back(std::move(entry));
+        }
+        tree.apply(entries, whiteouts);
     }
     return tree;
 }

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "tests/support/ci.h"
@@ -94,6 +96,31 @@ TEST_F(PullBuildTest, BuildPushAndPushFromTheStore) {
     EXPECT_NE(pushed.output.find("0 blobs uploaded"), std::string::npos) << pushed.output;
     EXPECT_EQ(test::run_command("skopeo inspect --tls-verify=false docker://" + m_registry->host() + "/team/app:3").status, 0);
     EXPECT_EQ(cbuild("push " + m_registry->host() + "/team/nothing:1").status, 1);
+}
+
+// Not root: snapshots cannot keep owners or devices, so the base image's files come from its
+// layer tars (owners from the headers), and RUN is refused with a clear error.
+TEST_F(PullBuildTest, ANonRootUserBuildsCopiesAndIsToldRunNeedsRoot) {
+    if (geteuid() != 0 || !test::have_program("setpriv")) {
+        if (test::in_ci()) FAIL() << "needs root and setpriv to run cbuild as another user";
+        GTEST_SKIP() << "needs root and setpriv";
+    }
+    const std::filesystem::path context = m_dir.path() / "context";
+    write_file(context / "Dockerfile", "FROM " + m_registry->host() + "/library/base:1\nCOPY own.txt /own.txt\n");
+    write_file(context / "own.txt", "mine\n");
+    write_file(m_dir.path() / "run" / "Dockerfile", "FROM " + m_registry->host() + "/library/base:1\nRUN true\n");
+    ASSERT_EQ(test::run_command("chown -R 65534:65534 " + shell_quote(m_dir.path().string())).status, 0);
+    const std::string as_nobody = "HOME=" + shell_quote(m_dir.path().string()) +
+                                  " setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                                  shell_quote(test::cbuild_binary().string()) + " --root " +
+                                  shell_quote((m_dir.path() / "user-store").string()) + " ";
+    const auto built = test::run_command(as_nobody + "-t mine:1 -o type=local,dest=rootfs .", context);
+    ASSERT_EQ(built.status, 0) << built.output;
+    EXPECT_EQ(test::read_file(context / "rootfs" / "hello"), "hello from the base image\n");
+    EXPECT_EQ(test::read_file(context / "rootfs" / "own.txt"), "mine\n");
+    const auto run = test::run_command(as_nobody + "-t mine:2 .", m_dir.path() / "run");
+    EXPECT_EQ(run.status, 1);
+    EXPECT_NE(run.output.find("Dockerfile:2: RUN needs root"), std::string::npos) << run.output;
 }
 
 TEST(LoginTest, LoginChecksThePasswordAndWritesTheDockerConfig) {

@@ -21,4 +21,11 @@ std::vector<std::filesystem::path> layer_snapshots(SnapshotStore& snapshots, con
 // in the snapshot directories.
 FileTree snapshot_filesystem(const std::vector<std::filesystem::path>& lowers);
 
+// The same filesystem read straight from the layer tars (base first), for a process that is not
+// root and so cannot make snapshots (they keep owners and device nodes): each member becomes an
+// image path (`..` and a leading `/` clamped at the root, as containerd's Apply does), owners and
+// modes come from the tar headers, and regular files' bytes go to files named by a counter in
+// `scratch`, so a hostile layer cannot write anywhere else. Throws cbuild::Error for a corrupt layer.
+FileTree tar_filesystem(const std::vector<std::filesystem::path>& blobs, const std::filesystem::path& scratch);
+
 }  // namespace cbuild::builder::internal
