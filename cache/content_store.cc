@@ -1,5 +1,7 @@
 #include "cache/content_store.h"
 
+#include "cache/internal/file_io.h"
+
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
@@ -21,18 +23,6 @@ namespace {
 
 // Large enough that importing a layer takes few system calls, small enough to allocate per call.
 constexpr std::size_t k_copy_chunk = 1 << 20;
-
-// Closes a descriptor on every path out of a scope.
-class FdCloser {
-public:
-    explicit FdCloser(int fd) : m_fd(fd) {}
-    ~FdCloser() { ::close(m_fd); }
-    FdCloser(const FdCloser&) = delete;
-    FdCloser& operator=(const FdCloser&) = delete;
-
-private:
-    int m_fd;
-};
 
 // The file's stat, or nullopt when it does not exist. Throws IoError for other failures.
 std::optional<struct stat> stat_if_present(const std::filesystem::path& path) {
@@ -56,40 +46,16 @@ void make_directory(const std::filesystem::path& path) {
         throw IoError(path.string(), "mkdir", errno);
 }
 
-// Reads up to `size` bytes (fewer only at end of file).
-std::size_t read_some(int fd, char* data, std::size_t size, const std::filesystem::path& path) {
-    std::size_t done = 0;
-    while (done < size) {
-        const ssize_t got = ::read(fd, data + done, size - done);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) throw IoError(path.string(), "read", errno);
-        if (got == 0) break;
-        done += static_cast<std::size_t>(got);
-    }
-    return done;
-}
-
 // The whole file, or nullopt when it does not exist. Throws cbuild::Error when it is larger
 // than `max_size`, checked before reading it.
-std::optional<std::string> read_whole_file(const std::filesystem::path& path,
-                                           std::size_t max_size) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) return std::nullopt;
-    if (fd < 0) throw IoError(path.string(), "open", errno);
-    const FdCloser closer(fd);
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) throw IoError(path.string(), "fstat", errno);
-    const auto size = static_cast<std::uint64_t>(st.st_size);
-    if (size > max_size)
-        throw Error("`" + path.string() + "`: " + std::to_string(size) + " bytes, more than the " +
-                    std::to_string(max_size) + " expected");
-    std::string bytes(size, '\0');
-    bytes.resize(read_some(fd, bytes.data(), bytes.size(), path));
-    return bytes;
+std::optional<std::string> read_file_bytes(const std::filesystem::path& path, std::size_t max_size) {
+    std::optional<OpenedFile> file = read_whole_file(path, max_size);
+    if (!file) return std::nullopt;
+    return std::move(file->bytes);
 }
 
 std::string read_required_file(const std::filesystem::path& path) {
-    std::optional<std::string> bytes = read_whole_file(path, SIZE_MAX);
+    std::optional<std::string> bytes = read_file_bytes(path, SIZE_MAX);
     if (!bytes) throw IoError(path.string(), "open", ENOENT);
     return std::move(*bytes);
 }
@@ -261,7 +227,7 @@ std::optional<std::string> ContentStore::read_blob(const Digest& digest,
     if (digest.algorithm() != "sha256")
         throw Error("blob `" + digest.to_string() + "`: only sha256 blobs can be verified");
     const std::filesystem::path path = blob_path(digest);
-    std::optional<std::string> bytes = read_whole_file(path, max_size);
+    std::optional<std::string> bytes = read_file_bytes(path, max_size);
     if (bytes && sha256_of(*bytes) != digest)
         throw BlobMismatchError("`" + path.string() +
                                 "`: content does not match its digest (corrupt store)");
@@ -283,10 +249,10 @@ BlobWriter ContentStore::begin_blob() {
 Digest ContentStore::import_file(const std::filesystem::path& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw IoError(path.string(), "open", errno);
-    const FdCloser closer(fd);
+    const UniqueFd closer(fd);
     BlobWriter writer = begin_blob();
     std::string chunk(k_copy_chunk, '\0');
-    while (const std::size_t got = read_some(fd, chunk.data(), chunk.size(), path))
+    while (const std::size_t got = read_fully(fd, chunk.data(), chunk.size(), path))
         writer.write(std::string_view(chunk.data(), got));
     return writer.commit();
 }

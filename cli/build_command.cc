@@ -36,7 +36,7 @@ std::string build_metadata(const builder::BuiltImage& image, const std::vector<s
 // BuildKit's automatic GC, at most once an hour: the store is pruned, least recently used first,
 // down to the default limit (10% of its disk, at most 10 GB). Skipped while another build runs.
 void collect_garbage(const std::filesystem::path& root) {
-    const std::filesystem::path stamp = root / "cache" / "last-gc";
+    const std::filesystem::path stamp = cache::cache_index_dir(root) / "last-gc";
     std::error_code error;
     const auto last = std::filesystem::last_write_time(stamp, error);
     if (!error && std::filesystem::file_time_type::clock::now() - last < std::chrono::hours(1)) return;
@@ -92,7 +92,7 @@ int build_with_lease(const BuildInputs& inputs, cache::ContentStore& store) {
     registry::Client client(client_options(insecure));
     const std::filesystem::path cache_mounts_dir = store.root() / "cache-mounts";
     if (!inputs.cache_from.empty()) {
-        cache::CacheIndex index(store.root() / "cache");
+        cache::CacheIndex index(cache::cache_index_dir(store.root()));
         for (const builder::CacheImportSpec& spec : inputs.cache_from) {
             const std::string name = spec.type == builder::CacheImportSpec::Type::registry ? spec.ref : spec.dir.string();
             const std::size_t imported = builder::import_cache(client, store, index, cache_mounts_dir, spec);
@@ -141,7 +141,7 @@ int build_with_lease(const BuildInputs& inputs, cache::ContentStore& store) {
                       << pushed.existed << " already there)\n";
     }
     if (!inputs.cache_to.empty()) {
-        const cache::CacheIndex index(store.root() / "cache");
+        const cache::CacheIndex index(cache::cache_index_dir(store.root()));
         for (const builder::CacheExportSpec& spec : inputs.cache_to) {
             std::vector<cache::CacheRecord> records;
             for (const Digest& key : spec.mode_max ? image.all_step_keys : image.target_step_keys)

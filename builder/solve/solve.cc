@@ -69,8 +69,8 @@ public:
         : m_plan(plan), m_options(options), m_store(store), m_time(internal::build_time(options.source_date_epoch)),
           m_scratch(std::make_shared<ScratchDirectory>()),
           m_state_dir(options.state_dir.empty() ? store.root() : options.state_dir),
-          m_snapshots(m_state_dir / "snapshots"), m_cache(m_state_dir / "cache"),
-          m_hashes(m_state_dir / "cache" / "file-hashes"), m_stages(plan.stages.size()) {}
+          m_snapshots(m_state_dir / "snapshots"), m_cache(cache::cache_index_dir(m_state_dir)),
+          m_hashes(cache::file_hash_index_path(m_state_dir)), m_stages(plan.stages.size()) {}
 
     BuiltImage run();
 
@@ -264,7 +264,7 @@ bool Solver::reuse(StageImage& image, const internal::StepKey& key, const StepIn
             else inputs.add_list(input.field, input.values);
         }
         std::vector<std::string> files;
-        std::ifstream in(m_state_dir / "cache" / "files" / previous->hex());
+        std::ifstream in(m_cache.dir() / "files" / previous->hex());
         for (std::string line; std::getline(in, line);) files.push_back(line);
         reasons = internal::miss_reasons(inputs, files, key);
     } else {
@@ -296,8 +296,8 @@ void Solver::remember(StageImage& image, const internal::StepKey& key, const Ste
     if (!key.files.empty()) {
         std::string text;
         for (const std::string& line : key.files) text += line + "\n";
-        std::filesystem::create_directories(m_state_dir / "cache" / "files");
-        write_file_atomically(m_state_dir / "cache" / "files" / key.key.hex(), text);
+        std::filesystem::create_directories(m_cache.dir() / "files");
+        write_file_atomically(m_cache.dir() / "files" / key.key.hex(), text);
     }
     m_cache.put(record);
     m_cache.set_previous_key(info.identity, key.key);
