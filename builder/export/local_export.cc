@@ -11,9 +11,11 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 
 #include "builder/export/internal/rootfs.h"
 #include "builder/snapshot/layer_writer.h"
+#include "builder/snapshot/user_namespace.h"
 #include "common/error.h"
 
 namespace cbuild::builder::internal {
@@ -74,7 +76,10 @@ void write_rootfs_directory(const FileTree& tree, const std::filesystem::path& d
     const std::filesystem::path staging = pattern;
     try {
         const std::vector<LayerEntry> entries = tree.walk();
-        const bool as_root = geteuid() == 0;
+        // Root of a user namespace is a rootless user (as a non-root BuildKit client): owners
+        // would land as subordinate ids that user cannot remove, and device nodes are refused.
+        const bool as_root = geteuid() == 0 && !builder::in_user_namespace();
+        std::set<std::string> skipped;  // device nodes not made, and hardlinks to them
         for (const LayerEntry& entry : entries) {
             const std::filesystem::path path = staging / entry.path;
             switch (entry.type) {
@@ -83,6 +88,10 @@ void write_rootfs_directory(const FileTree& tree, const std::filesystem::path& d
             case EntryType::fifo: check(::mkfifo(path.c_str(), 0600), path, "mkfifo"); break;
             case EntryType::char_device:
             case EntryType::block_device:
+                if (!as_root) {
+                    skipped.insert(entry.path);
+                    break;
+                }
                 check(::mknod(path.c_str(), (entry.type == EntryType::char_device ? S_IFCHR : S_IFBLK) | 0600,
                               makedev(entry.device_major, entry.device_minor)),
                       path, "mknod");
@@ -91,17 +100,22 @@ void write_rootfs_directory(const FileTree& tree, const std::filesystem::path& d
             case EntryType::symlink: break;  // below, once every target exists
             }
         }
-        for (const LayerEntry& entry : entries)
-            if (entry.type == EntryType::hardlink)
-                check(::link((staging / entry.link_target).c_str(), (staging / entry.path).c_str()),
-                      staging / entry.path, "link");
+        for (const LayerEntry& entry : entries) {
+            if (entry.type != EntryType::hardlink) continue;
+            if (skipped.contains(entry.link_target)) {
+                skipped.insert(entry.path);
+                continue;
+            }
+            check(::link((staging / entry.link_target).c_str(), (staging / entry.path).c_str()),
+                  staging / entry.path, "link");
+        }
         for (const LayerEntry& entry : entries)
             if (entry.type == EntryType::symlink)
                 check(::symlink(entry.link_target.c_str(), (staging / entry.path).c_str()), staging / entry.path,
                       "symlink");
         for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
             const LayerEntry& entry = *it;
-            if (entry.type == EntryType::hardlink) continue;
+            if (entry.type == EntryType::hardlink || skipped.contains(entry.path)) continue;
             const std::filesystem::path path = staging / entry.path;
             if (as_root) check(::lchown(path.c_str(), entry.uid, entry.gid), path, "lchown");
             for (const auto& [name, value] : entry.xattrs)

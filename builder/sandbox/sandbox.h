@@ -61,6 +61,15 @@ struct SandboxMount {
 // host: cbuild's own network namespace; none: a new one with only the loopback interface, up.
 enum class SandboxNetwork { host, none };
 
+// One resource limit of the command (setrlimit(2) in the container before exec, as runc applies
+// `process.rlimits`): an RLIMIT_* number and its values, RLIM_INFINITY for unlimited.
+struct SandboxRlimit {
+    int resource = 0;
+    std::uint64_t soft = 0;
+    std::uint64_t hard = 0;
+    friend bool operator==(const SandboxRlimit&, const SandboxRlimit&) = default;
+};
+
 // What to run, on which root filesystem, as whom, with what around it.
 struct SandboxSpec {
     std::vector<std::filesystem::path> lowers;  // the image so far, top first (may be empty: FROM scratch)
@@ -79,6 +88,8 @@ struct SandboxSpec {
     std::string hosts;        // /etc/hosts contents; empty: the image's file is left visible
     std::string resolv_conf;  // /etc/resolv.conf contents; empty: the image's file is left visible
     SandboxNetwork network = SandboxNetwork::host;
+    std::int64_t shm_size = 0;          // bytes of the /dev/shm tmpfs; 0: 64 MiB, Docker's default
+    std::vector<SandboxRlimit> rlimits;  // set in the container; a failing setrlimit fails the setup
     std::vector<SandboxMount> mounts;  // applied in order, after the standard ones
     std::optional<std::chrono::milliseconds> timeout;
     std::function<void(std::string_view)> output;  // stdout+stderr chunks as they come (may be empty)
@@ -100,10 +111,12 @@ struct SandboxResult {
 // status 127 with the reason in the output. Mount points it had to create in the image are removed
 // again when still empty, so they stay out of the layer. Throws SandboxError when the sandbox cannot
 // be set up; a non-zero exit is a result, not a throw. An exception thrown by spec.output is
-// rethrown after the process tree is killed and everything is cleaned up. Without root it runs in
-// a user namespace that maps only the caller, as root: uid, gid and additional_gids other than 0
-// fail or are ignored, and the root must be `rootfs` (overlayfs there needs the userxattr option,
-// which OverlayMount does not set).
+// rethrown after the process tree is killed and everything is cleaned up. As root of a user
+// namespace (rootless cbuild) it runs as for root, the overlay mounted with userxattr and /sys
+// bound from the host when the network namespace is not its own; a uid or gid the namespace does
+// not map fails the setup, and where it maps one id only, additional_gids are not set. Without
+// root it runs in a new user namespace that maps only the caller, as root: uid, gid and
+// additional_gids other than 0 fail or are ignored, and the root must be `rootfs`.
 SandboxResult run_in_sandbox(const SandboxSpec& spec);
 
 // Async-signal-safe: makes every run_in_sandbox running at the time kill its process tree and

@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <new>
+#include <span>
+
+#include "builder/snapshot/internal/overlay_xattr.h"
 
 namespace cbuild::builder {
 
@@ -17,6 +20,16 @@ constexpr int k_no_new_api = -1;
 // Options that keep an upper dir a plain diff the differ can read: no rename redirects, no
 // metadata-only copy-ups, no hardlink index (overlayfs's defaults, but a kernel can change them).
 constexpr const char* k_plain_upper_options[][2] = {{"redirect_dir", "off"}, {"metacopy", "off"}, {"index", "off"}};
+// The same in a user namespace, where overlayfs keeps its xattrs in user.overlay.* and refuses
+// redirect_dir=off (it would follow redirects, which userxattr forbids): nofollow neither makes
+// nor follows them.
+constexpr const char* k_plain_upper_options_userxattr[][2] = {
+    {"redirect_dir", "nofollow"}, {"metacopy", "off"}, {"index", "off"}};
+
+std::span<const char* const[2]> plain_upper_options(bool userxattr) {
+    if (userxattr) return k_plain_upper_options_userxattr;
+    return k_plain_upper_options;
+}
 
 std::string escape(const std::string& path) {
     std::string out;
@@ -35,8 +48,10 @@ std::string overlay_mount_options(const std::vector<std::filesystem::path>& lowe
     for (std::size_t i = 0; i < lowers.size(); ++i) options += (i > 0 ? ":" : "") + escape(lowers[i].string());
     if (!upper.empty()) {
         options += ",upperdir=" + escape(upper.string()) + ",workdir=" + escape(work.string());
-        for (const auto& [key, value] : k_plain_upper_options) options += std::string(",") + key + "=" + value;
+        for (const auto& [key, value] : plain_upper_options(internal::in_user_namespace()))
+            options += std::string(",") + key + "=" + value;
     }
+    if (internal::in_user_namespace()) options += ",userxattr";
     return options;
 }
 
@@ -45,7 +60,8 @@ OverlayMount::OverlayMount(std::filesystem::path target, std::vector<std::filesy
     : m_target(target.string()),
       m_upper(upper.string()),
       m_work(work.string()),
-      m_options(overlay_mount_options(lowers, upper, work)) {
+      m_options(overlay_mount_options(lowers, upper, work)),
+      m_userxattr(internal::in_user_namespace()) {
     if (lowers.empty()) throw Error("overlay on `" + m_target + "`: no lower dir");
     if (upper.empty() != work.empty())
         throw Error("overlay on `" + m_target + "`: an upper dir needs a work dir, and a work dir an upper dir");
@@ -73,11 +89,12 @@ int OverlayMount::mount_new_api() const noexcept {
         // Before Linux 6.8 overlayfs rejects the parameter itself.
         return fail(i == 0 && errno == EINVAL ? k_no_new_api : errno);
     }
+    if (m_userxattr && ::fsconfig(context, FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) != 0) return fail(errno);
     if (!m_upper.empty()) {
         if (::fsconfig(context, FSCONFIG_SET_STRING, "upperdir", m_upper.c_str(), 0) != 0 ||
             ::fsconfig(context, FSCONFIG_SET_STRING, "workdir", m_work.c_str(), 0) != 0)
             return fail(errno);
-        for (const auto& [key, value] : k_plain_upper_options)
+        for (const auto& [key, value] : plain_upper_options(m_userxattr))
             if (::fsconfig(context, FSCONFIG_SET_STRING, key, value, 0) != 0) return fail(errno);
     }
     if (::fsconfig(context, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) return fail(errno);

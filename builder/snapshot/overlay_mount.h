@@ -12,8 +12,10 @@ namespace cbuild::builder {
 
 // The mount(2) data for an overlay: "lowerdir=A:B:C" (top first), then ",upperdir=U,workdir=W"
 // and the options that keep the upper dir a plain diff (no redirect_dir, no metacopy, no
-// index) when `upper` is not empty. `\`, `:` and `,` in a path are escaped with `\`, as
-// overlayfs's option parser expects.
+// index) when `upper` is not empty; in a user namespace (not the initial one) also "userxattr",
+// so that overlayfs reads and writes user.overlay.* xattrs, and redirect_dir=nofollow, the only
+// value userxattr allows that makes no redirects. `\`, `:` and `,` in a path are escaped with
+// `\`, as overlayfs's option parser expects.
 std::string overlay_mount_options(const std::vector<std::filesystem::path>& lowers,
                                   const std::filesystem::path& upper = {}, const std::filesystem::path& work = {});
 
@@ -51,6 +53,7 @@ private:
     std::string m_upper;
     std::string m_work;
     std::string m_options;
+    bool m_userxattr = false;  // in a user namespace: known before a fork, after which files are not read
 };
 
 // Prepares and makes an overlay mount on `target` in one call (OverlayMount::mount with

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "builder/snapshot/internal/merged_view.h"
+#include "builder/snapshot/internal/overlay_xattr.h"
 #include "common/unique_fd.h"
 #include "builder/snapshot/overlay_mount.h"
 #include "common/atomic_file.h"
@@ -25,6 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::string_view k_temp_prefix = "tmp-";
+constexpr std::string_view k_xattr_marker = "overlay-xattrs";
 
 void make_directory(const fs::path& path) {
     if (::mkdir(path.c_str(), 0755) != 0) throw IoError(path.string(), "mkdir", errno);
@@ -35,6 +37,23 @@ void make_directory(const fs::path& path) {
 void discard(const fs::path& path) noexcept {
     std::error_code ignored;
     fs::remove_all(path, ignored);
+}
+
+// Records the namespace on first use; every later opener must use the same one.
+void check_xattr_namespace(const fs::path& dir) {
+    const fs::path marker = dir / k_xattr_marker;
+    const std::string mine(internal::overlay_xattr_namespace());
+    std::string recorded;
+    if (std::ifstream in{marker}) {
+        std::getline(in, recorded);
+    } else {
+        write_file_atomically(marker, mine + "\n");
+        return;
+    }
+    if (recorded == mine) return;
+    throw Error("snapshot store `" + dir.string() + "` keeps overlayfs metadata in " + recorded +
+                ".overlay.* xattrs (" + (recorded == "user" ? "made by a rootless cbuild" : "made by root") +
+                "), but this process can only use " + mine + ".overlay.*: give it another --root");
 }
 
 }  // namespace
@@ -48,6 +67,7 @@ SnapshotStore::SnapshotStore(fs::path dir) : m_dir(std::move(dir)) {
     std::error_code error;
     fs::create_directories(m_dir, error);
     if (error) throw IoError(m_dir.string(), "mkdir", error.value());
+    check_xattr_namespace(m_dir);
 }
 
 std::optional<fs::path> SnapshotStore::find(const Digest& chain_id) const {

@@ -7,7 +7,12 @@
 // processes):
 //   <chain-hex>/fs/   a committed snapshot: the layer's diff as an overlayfs lower dir
 //                     (whiteouts are 0:0 character devices, opaque directories carry
-//                     trusted.overlay.opaque="y"). Never changed once committed.
+//                     trusted.overlay.opaque="y", or user.overlay.opaque="y" in a store made in
+//                     a user namespace, as rootless cbuild runs). Never changed once committed.
+//   overlay-xattrs    "trusted\n" or "user\n": the xattr namespace of the store's snapshots,
+//                     written by the first process that opens the store. A process in the other
+//                     kind of user namespace is refused, so a store is never read with the
+//                     wrong opaque marker (overlayfs would show the hidden lower children).
 //   tmp-XXXXXX/       work in progress: `fs/` being unpacked, a RUN's `upper/` and `work/`,
 //                     or overlay_supported()'s probe. A finished snapshot's tmp dir is renamed
 //                     to <chain-hex>.
@@ -33,7 +38,8 @@ Digest chain_id(const std::optional<Digest>& parent_chain, const Digest& diff_id
 
 class SnapshotStore {
 public:
-    // Opens the store at `dir`, creating it (and its parents) when missing. Throws IoError.
+    // Opens the store at `dir`, creating it (and its parents) when missing. Throws IoError, or
+    // Error when its snapshots were made in the other kind of user namespace (overlay-xattrs).
     explicit SnapshotStore(std::filesystem::path dir);
 
     // The fs dir of the committed snapshot `chain_id`, or nullopt.

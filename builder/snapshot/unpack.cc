@@ -20,6 +20,7 @@
 #include "builder/snapshot/internal/layer_stream.h"
 #include "builder/snapshot/internal/merged_view.h"
 #include "builder/snapshot/internal/node_io.h"
+#include "builder/snapshot/internal/overlay_xattr.h"
 #include "builder/snapshot/internal/tar_reader.h"
 
 namespace cbuild::builder {
@@ -104,6 +105,10 @@ void Unpacker::member(internal::TarReader& reader, LayerEntry entry) {
         parent_kept = forget_cached_directory();
     }
     m_written.insert(path);
+    // A user namespace may make no device but a whiteout; containerd's Apply leaves them out there.
+    if ((entry.type == EntryType::char_device || entry.type == EntryType::block_device) &&
+        internal::in_user_namespace())
+        return;
     if (entry.type == EntryType::hardlink) return link(parent, name, internal::clamp_path(entry.link_target));
     const UniqueFd fd = internal::create_node(parent_fd, name, entry, where(path));
     if (entry.type == EntryType::file) write_data(reader, fd.get(), entry);
@@ -239,8 +244,8 @@ void Unpacker::opaque(const std::string& path) {
     if (path.empty()) return;  // overlayfs ignores opaque on a layer's root: it has nothing below
     const UniqueFd fd(::openat(directory(path), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) throw IoError(where(path), "open directory", errno);
-    if (::fsetxattr(fd.get(), "trusted.overlay.opaque", "y", 1, 0) != 0)
-        throw IoError(where(path), "setxattr trusted.overlay.opaque", errno);
+    const std::string opaque = internal::overlay_xattr("opaque");
+    if (::fsetxattr(fd.get(), opaque.c_str(), "y", 1, 0) != 0) throw IoError(where(path), "setxattr " + opaque, errno);
 }
 
 // Deletes what the layers below put at `path`, keeping what this layer wrote there or below.

@@ -22,7 +22,8 @@ public:
 enum class WhiteoutStyle {
     // The directory becomes an overlayfs lower dir holding this layer's diff, as containerd's
     // overlay snapshotter stores layers: `.wh.NAME` becomes a 0:0 character device NAME and
-    // `.wh..wh..opq` sets trusted.overlay.opaque="y" on its directory.
+    // `.wh..wh..opq` sets trusted.overlay.opaque="y" on its directory (user.overlay.opaque in a
+    // user namespace, where overlayfs is mounted with userxattr).
     overlay,
     // The directory already holds the layers below, flattened (the snapshotter without
     // overlayfs): a whiteout deletes, an opaque directory is emptied, entries are written over.
@@ -39,7 +40,10 @@ enum class WhiteoutStyle {
 // replaced unless both are directories. Owners, modes (setuid, setgid, sticky), mtimes
 // (directories' set after their children), symlinks, hardlinks, fifos, devices and xattrs are
 // kept; an xattr namespace the filesystem refuses (ENOTSUP) is skipped, except
-// security.capability, and trusted.overlay.* from a tar is dropped. In overlay style, a
+// security.capability, and trusted.overlay.* and user.overlay.* from a tar are dropped. In a user
+// namespace, as root of it, what only the initial one's root may do is left out as containerd
+// does rootless: device nodes (not whiteouts) are not made, trusted.* xattrs are skipped, and
+// an owner the namespace does not map stays root. In overlay style, a
 // hardlink whose target is not in this layer copies the target up from `lowers` (the snapshots
 // below, top first), as overlayfs would; `lowers` serves nothing else. Whiteouts apply only to
 // lower layers: one naming a path this layer wrote leaves it (making a directory opaque).

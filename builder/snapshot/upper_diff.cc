@@ -17,6 +17,7 @@
 #include "builder/snapshot/internal/image_path.h"
 #include "builder/snapshot/internal/merged_view.h"
 #include "builder/snapshot/internal/node_io.h"
+#include "builder/snapshot/internal/overlay_xattr.h"
 #include "common/error.h"
 
 namespace cbuild::builder {
@@ -128,8 +129,10 @@ private:
                 m_changes.whiteouts.push_back({path, false});
                 continue;
             }
-            for (const char* unreadable : {"trusted.overlay.redirect", "trusted.overlay.metacopy"})
-                if (::lgetxattr(host.c_str(), unreadable, nullptr, 0) >= 0)
+            static const std::string k_unreadable[] = {internal::overlay_xattr("redirect"),
+                                                       internal::overlay_xattr("metacopy")};
+            for (const std::string& unreadable : k_unreadable)
+                if (::lgetxattr(host.c_str(), unreadable.c_str(), nullptr, 0) >= 0)
                     throw IoError(host.string(), std::string("diff: the upper dir uses ") + unreadable, ENOTSUP);
             LayerEntry entry = internal::entry_from_host(path, host, status);
             if (S_ISREG(status.st_mode) && status.st_nlink > 1) m_ids[path] = {status.st_dev, status.st_ino};

@@ -21,9 +21,11 @@ struct LayerChanges {
 // one present in `lowers` with the same mode, owner, mtime and xattrs and nothing changed below
 // it (as BuildKit's overlay differ skips them); a directory with a change below it is an entry,
 // as containerd's tar writer includes parents. A 0:0 character device is a whiteout of its path;
-// a directory with trusted.overlay.opaque="y" is an opaque whiteout and an entry. Regular files'
+// a directory with trusted.overlay.opaque="y" (user.overlay.opaque in a user namespace, where
+// overlayfs is mounted with userxattr) is an opaque whiteout and an entry. Regular files'
 // content.host_path points into `upper`; of the paths sharing one inode, the first in path order
-// is the file and the others hardlink entries naming it. Xattrs are kept but trusted.overlay.*.
+// is the file and the others hardlink entries naming it. Xattrs are kept but trusted.overlay.*
+// and user.overlay.*.
 // Throws IoError, also for an upper dir that uses redirects or metacopy (mounted other than
 // by OverlayMount), which a plain walk cannot read.
 LayerChanges diff_upper(const std::filesystem::path& upper, const std::vector<std::filesystem::path>& lowers);
@@ -41,7 +43,7 @@ LayerChanges diff_trees(const std::vector<std::filesystem::path>& before_lowers,
 
 // Copies the merged view of `lowers` (top first, in overlay form: whiteouts and opaque
 // directories honoured, never copied) into `target`, an existing empty directory that takes the
-// root's metadata: owners, modes, mtimes, xattrs (but trusted.overlay.*), symlinks, hardlinks
+// root's metadata: owners, modes, mtimes, xattrs (but overlayfs's own), symlinks, hardlinks
 // (within one snapshot), devices and fifos. The root filesystem of a step without overlayfs.
 // Throws IoError.
 void copy_merged(const std::vector<std::filesystem::path>& lowers, const std::filesystem::path& target);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
 
 namespace cbuild::builder::internal {
 
@@ -13,6 +14,23 @@ namespace {
 namespace fs = std::filesystem;
 
 const char* const k_check_step = "check the spec";
+constexpr std::uint32_t k_tty_gid = 5;
+
+// Whether this process's user namespace maps `gid`: /proc/self/gid_map's lines are "inside
+// outside count" ranges (the initial namespace's one line maps every id).
+bool gid_mapped(std::uint32_t gid) {
+    std::ifstream map("/proc/self/gid_map");
+    for (std::uint64_t inside = 0, outside = 0, count = 0; map >> inside >> outside >> count;)
+        if (gid >= inside && gid - inside < count) return true;
+    return false;
+}
+
+// "deny" in /proc/self/setgroups: a user namespace whose gid_map an unprivileged process wrote.
+bool setgroups_allowed() {
+    std::ifstream file("/proc/self/setgroups");
+    std::string value;
+    return !(file >> value) || value != "deny";
+}
 
 struct stat stat_or_throw(const fs::path& path, bool follow) {
     struct stat info {};
@@ -155,10 +173,15 @@ ChildPlan plan_child(const SandboxSpec& spec, const fs::path& root, const fs::pa
 
     plan.hostname = spec.hostname;
     plan.new_network = spec.network == SandboxNetwork::none;
+    if (spec.shm_size < 0) throw SandboxError("sandbox: negative /dev/shm size " + std::to_string(spec.shm_size));
+    plan.shm_options = "mode=1777,size=" + (spec.shm_size ? std::to_string(spec.shm_size) : std::string("65536k"));
+    plan.rlimits = spec.rlimits;
     if (rootless) {
         plan.uid_map = "0 " + std::to_string(geteuid()) + " 1\n";
         plan.gid_map = "0 " + std::to_string(getegid()) + " 1\n";
     }
+    plan.tty_group = !rootless && gid_mapped(k_tty_gid);
+    plan.set_groups = !rootless && setgroups_allowed();
     plan.cwd = spec.cwd;
     plan.uid = spec.uid;
     plan.gid = spec.gid;

@@ -51,7 +51,12 @@ struct ChildPlan {
     std::vector<PlannedMount> mounts;  // the /etc files, then the spec's mounts, in order
     std::string hostname;
     bool new_network = false;
+    std::string shm_options;                // the /dev/shm tmpfs mount data
+    std::vector<SandboxRlimit> rlimits;
     bool rootless = false;  // in a new user namespace mapping the caller to root
+    // Where cbuild already runs in a user namespace (rootless cbuild), it may map too few ids:
+    bool tty_group = true;   // gid 5, Docker's tty group, is mapped: devpts gets gid=5
+    bool set_groups = true;  // setgroups(2) is allowed (a namespace of one id made unprivileged denies it)
     std::string uid_map, gid_map;
     std::string cwd;
     uid_t uid = 0;

@@ -57,14 +57,15 @@ bool mount_dev(ChildState& state) noexcept {
         host.append(name);
         if (!bind_mount(state, host.c_str(), path.c_str(), false)) return false;
     }
-    // gid 5 is the tty group of Docker's spec; a user namespace maps only the caller's group.
+    // gid 5 is the tty group of Docker's spec; a user namespace may map only the caller's group.
     const char* pts_options =
-        state.plan.rootless ? "newinstance,ptmxmode=0666,mode=0620" : "newinstance,ptmxmode=0666,mode=0620,gid=5";
+        state.plan.tty_group ? "newinstance,ptmxmode=0666,mode=0620,gid=5" : "newinstance,ptmxmode=0666,mode=0620";
     if (!make_dir(state, dev, "pts", path) ||
         !mount_filesystem(state, "devpts", path.c_str(), "devpts", MS_NOSUID | MS_NOEXEC, pts_options))
         return false;
     if (!make_dir(state, dev, "shm", path) ||
-        !mount_filesystem(state, "shm", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"))
+        !mount_filesystem(state, "shm", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          state.plan.shm_options.c_str()))
         return false;
     // POSIX message queues are optional: without them the directory goes again.
     if (!make_dir(state, dev, "mqueue", path)) return false;

@@ -2,6 +2,7 @@
 
 #include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -32,10 +33,20 @@ bool drop_capabilities(ChildState& state) noexcept {
     return true;
 }
 
+// Before capabilities are dropped: raising a hard limit needs CAP_SYS_RESOURCE (runc sets them in
+// its init, still privileged). The raw call, like the others after clone.
+bool set_rlimits(ChildState& state) noexcept {
+    for (const SandboxRlimit& limit : state.plan.rlimits) {
+        const rlimit value{limit.soft, limit.hard};
+        if (syscall(SYS_prlimit64, 0, limit.resource, &value, nullptr) != 0) return state.fail("setrlimit", "");
+    }
+    return true;
+}
+
 bool take_user(ChildState& state) noexcept {
     const ChildPlan& plan = state.plan;
     // A user namespace without a subordinate range has setgroups denied.
-    if (!plan.rootless && syscall(SYS_setgroups, plan.groups.size(), plan.groups.data()) != 0)
+    if (plan.set_groups && syscall(SYS_setgroups, plan.groups.size(), plan.groups.data()) != 0)
         return state.fail("setgroups", "");
     if (syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0) return state.fail("setresgid", "");
     if (syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) return state.fail("setresuid", "");
@@ -65,6 +76,7 @@ void write_stderr(std::string_view a, std::string_view b, std::string_view c) no
     const ChildPlan& plan = state.plan;
     // No controlling terminal: the command must not reach cbuild's through /dev/tty.
     setsid();
+    if (!set_rlimits(state)) report_and_exit(state, "set the resource limits");
     if (!drop_capabilities(state)) report_and_exit(state, "drop capabilities");
     // runc enters the working directory as root first, so that one only root may enter still works,
     // and tries again as the user when root was refused (a directory on a volume owned by the user).

@@ -9,6 +9,7 @@
 
 #include "builder/snapshot/internal/confined_path.h"
 #include "builder/snapshot/internal/image_path.h"
+#include "builder/snapshot/internal/overlay_xattr.h"
 #include "common/error.h"
 
 namespace cbuild::builder::internal {
@@ -25,7 +26,8 @@ bool is_whiteout(const struct stat& status) { return S_ISCHR(status.st_mode) && 
 
 bool is_opaque(const std::filesystem::path& host_dir) {
     char value[2];
-    const ssize_t size = ::lgetxattr(host_dir.c_str(), "trusted.overlay.opaque", value, sizeof value);
+    static const std::string name = overlay_xattr("opaque");
+    const ssize_t size = ::lgetxattr(host_dir.c_str(), name.c_str(), value, sizeof value);
     return size == 1 && value[0] == 'y';
 }
 

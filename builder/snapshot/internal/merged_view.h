@@ -1,7 +1,8 @@
 #pragma once
 // The merged view of snapshot directories in overlay form (top first), read as overlayfs would
 // show them without mounting anything: a whiteout (a 0:0 character device) hides its name in the
-// layers below, a directory with trusted.overlay.opaque="y" hides the directories below it, and
+// layers below, an opaque directory (trusted.overlay.opaque="y", or user.overlay.opaque in a user
+// namespace: overlay_xattr.h) hides the directories below it, and
 // a non-directory hides everything below it. Only real directories are ever entered (each
 // component is lstat'ed), so symlinks in the layers are never followed on the host.
 
@@ -20,7 +21,7 @@ namespace cbuild::builder::internal {
 // Whether `status` is an overlay whiteout: a character device 0:0.
 bool is_whiteout(const struct stat& status);
 
-// Whether the directory `host_dir` carries trusted.overlay.opaque="y".
+// Whether the directory `host_dir` carries overlay_xattr("opaque") = "y".
 bool is_opaque(const std::filesystem::path& host_dir);
 
 struct MergedNode {

@@ -40,8 +40,6 @@ mode_t file_type(EntryType type) {
 
 }  // namespace
 
-bool is_overlay_xattr(const std::string& name) { return name.rfind("trusted.overlay.", 0) == 0; }
-
 std::map<std::string, std::string> read_xattrs(const std::filesystem::path& host) {
     std::map<std::string, std::string> xattrs;
     std::vector<char> names;
@@ -147,8 +145,11 @@ UniqueFd create_node(int parent_fd, const std::string& name, const LayerEntry& e
 
 void set_metadata(int parent_fd, const std::string& name, int fd, const LayerEntry& entry, const std::string& where) {
     const bool symlink = entry.type == EntryType::symlink;
-    if (fd >= 0 ? ::fchown(fd, entry.uid, entry.gid) != 0
-                : ::fchownat(parent_fd, name.c_str(), entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) != 0)
+    // An id the user namespace does not map (one made without a subordinate range) can own
+    // nothing: the node stays root's, as with rootless podman's ignore_chown_errors (cli warns).
+    if ((fd >= 0 ? ::fchown(fd, entry.uid, entry.gid) != 0
+                 : ::fchownat(parent_fd, name.c_str(), entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) != 0) &&
+        !(errno == EINVAL && in_user_namespace()))
         throw IoError(where, "chown", errno);
     // fchmodat would follow a symlink at `name`, but the caller has just created `name` as a
     // node that is not one.
@@ -162,7 +163,10 @@ void set_metadata(int parent_fd, const std::string& name, int fd, const LayerEnt
         const int status =
             fd >= 0 ? ::fsetxattr(fd, key.c_str(), value.data(), value.size(), 0)
                     : ::lsetxattr(proc_path(parent_fd, name).c_str(), key.c_str(), value.data(), value.size(), 0);
-        if (status != 0 && (errno != ENOTSUP || key == k_capability)) throw IoError(where, "setxattr " + key, errno);
+        // trusted.* needs the initial namespace's root: a user namespace skips it like an
+        // unsupported namespace.
+        const bool refused = errno == ENOTSUP || (errno == EPERM && key.starts_with("trusted.") && in_user_namespace());
+        if (status != 0 && (!refused || key == k_capability)) throw IoError(where, "setxattr " + key, errno);
     }
     if (entry.type != EntryType::directory) set_mtime(parent_fd, name, entry, where);
 }

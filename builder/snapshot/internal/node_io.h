@@ -11,13 +11,10 @@
 #include <string>
 
 #include "common/unique_fd.h"
+#include "builder/snapshot/internal/overlay_xattr.h"
 #include "builder/snapshot/layer_entry.h"
 
 namespace cbuild::builder::internal {
-
-// Whether an xattr is overlayfs's own bookkeeping (trusted.overlay.*), which is never part of
-// an image: it is neither read from a tree into an entry nor written from a layer.
-bool is_overlay_xattr(const std::string& name);
 
 // The xattrs of the host node `host` (not following a symlink) but overlayfs's own; none when
 // the filesystem has no xattrs. Throws IoError.

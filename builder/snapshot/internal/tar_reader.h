@@ -26,8 +26,8 @@ public:
     TarReader& operator=(const TarReader&) = delete;
 
     // The next member, nullopt at the end. `path` and a hardlink's `link_target` are the names
-    // as written in the tar (not cleaned); a regular file's `size` is its length; trusted.overlay.*
-    // xattrs are left out. Throws UnpackError naming the layer for a corrupt header.
+    // as written in the tar (not cleaned); a regular file's `size` is its length; overlayfs's own
+    // xattrs (trusted.overlay.*, user.overlay.*) are left out. Throws UnpackError naming the layer for a corrupt header.
     std::optional<LayerEntry> next();
 
     // Hands the current member's data to `write`, block by block with each block's offset (the

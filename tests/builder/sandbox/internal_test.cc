@@ -3,12 +3,15 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 
+#include "builder/sandbox/internal/child_plan.h"
 #include "builder/sandbox/internal/child_report.h"
 #include "builder/sandbox/internal/mount_stubs.h"
 #include "builder/sandbox/internal/path_in_root.h"
@@ -139,6 +142,54 @@ TEST(RemoveMountStubsTest, PutsBackTheWhiteoutAStubReplaced) {
     ASSERT_EQ(::lstat((dir.path() / "old").c_str(), &info), 0);
     EXPECT_TRUE(S_ISCHR(info.st_mode));
     EXPECT_EQ(info.st_rdev, makedev(0, 0));
+}
+
+// What a user namespace of one id lacks (rootless cbuild without subordinate ids): the tty group
+// and setgroups. Planned in a child that is root of such a namespace.
+TEST(PlanChildTest, LeavesOutTheTtyGroupAndSetgroupsWhereTheNamespaceLacksThem) {
+    test::TempDir dir;
+    SandboxSpec spec;
+    spec.rootfs = dir.path();
+    spec.args = {"/bin/true"};
+    const ChildPlan nested = plan_child(spec, dir.path(), dir.path(), true);
+    EXPECT_FALSE(nested.tty_group);
+    EXPECT_FALSE(nested.set_groups);
+
+    int answer[2];
+    ASSERT_EQ(pipe(answer), 0);
+    const pid_t child = fork();
+    if (child == 0) {
+        close(answer[0]);
+        const std::string uid = std::to_string(geteuid()), gid = std::to_string(getegid());
+        char flags[2] = {'-', '-'};
+        if (unshare(CLONE_NEWUSER) == 0) {
+            const auto write_proc = [](const char* path, const std::string& text) {
+                const int fd = open(path, O_WRONLY);
+                const bool written = fd >= 0 && write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+                if (fd >= 0) close(fd);
+                return written;
+            };
+            if (write_proc("/proc/self/setgroups", "deny") && write_proc("/proc/self/uid_map", "0 " + uid + " 1") &&
+                write_proc("/proc/self/gid_map", "0 " + gid + " 1")) {
+                const ChildPlan single = plan_child(spec, dir.path(), dir.path(), false);
+                flags[0] = single.tty_group ? 't' : 'f';
+                flags[1] = single.set_groups ? 't' : 'f';
+            }
+        }
+        _exit(write(answer[1], flags, 2) == 2 ? 0 : 1);
+    }
+    close(answer[1]);
+    char flags[2] = {};
+    const ssize_t got = read(answer[0], flags, 2);
+    close(answer[0]);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_EQ(got, 2);
+    if (flags[0] == '-') {
+        if (test::in_ci()) FAIL() << "cannot make a user namespace";
+        GTEST_SKIP() << "cannot make a user namespace";
+    }
+    EXPECT_EQ(std::string(flags, 2), "ff") << "tty group, setgroups";
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "builder/snapshot/snapshot_store.h"
+#include "builder/snapshot/internal/overlay_xattr.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -40,12 +41,38 @@ std::set<std::string> names_in(const fs::path& dir) {
     return names;
 }
 
+// What a store holds besides its snapshots: the xattr namespace it was made with.
+const std::string k_marker = "overlay-xattrs";
+
 class SnapshotStoreTest : public ::testing::Test {
 protected:
     fs::path store_dir() const { return m_temp.path() / "snapshots"; }
 
     test::TempDir m_temp;
 };
+
+TEST_F(SnapshotStoreTest, RecordsItsXattrNamespaceAndRefusesTheOther) {
+    { const SnapshotStore store(store_dir()); }
+    // trusted in the initial user namespace (CI runs as root there), user in any other.
+    const std::string mine(internal::overlay_xattr_namespace());
+    EXPECT_EQ(slurp(store_dir() / k_marker), mine + "\n");
+    const SnapshotStore again(store_dir());
+    EXPECT_EQ(slurp(store_dir() / k_marker), mine + "\n");
+
+    const std::string other = mine == "trusted" ? "user" : "trusted";
+    const fs::path other_store = m_temp.path() / "other";
+    fs::create_directories(other_store);
+    std::ofstream(other_store / k_marker) << other << "\n";
+    try {
+        const SnapshotStore store(other_store);
+        FAIL() << "a store of " << other << ".overlay.* snapshots was opened";
+    } catch (const Error& error) {
+        EXPECT_NE(std::string(error.what()).find("`" + other_store.string() + "` keeps overlayfs metadata in " + other +
+                                                 ".overlay.* xattrs"),
+                  std::string::npos)
+            << error.what();
+    }
+}
 
 TEST(ChainIdTest, FollowsTheOciDefinition) {
     const Digest one = sha256_of("layer one");
@@ -75,7 +102,7 @@ TEST_F(SnapshotStoreTest, EnsureFillsOnceAndFindsItAfterwards) {
     EXPECT_EQ(store.ensure(id, fill), first);
     EXPECT_EQ(fills, 1);
     EXPECT_EQ(store.find(id), first);
-    EXPECT_EQ(names_in(store_dir()), std::set<std::string>{id.hex()}) << "no tmp-* left behind";
+    EXPECT_EQ(names_in(store_dir()), (std::set<std::string>{id.hex(), k_marker})) << "no tmp-* left behind";
     // Another store object on the same directory (another cbuild process) sees it too.
     EXPECT_EQ(SnapshotStore(store_dir()).find(id), first);
 }
@@ -90,7 +117,7 @@ TEST_F(SnapshotStoreTest, AFailedFillLeavesNothing) {
                               }),
                  std::runtime_error);
     EXPECT_EQ(store.find(id), std::nullopt);
-    EXPECT_TRUE(fs::is_empty(store_dir()));
+    EXPECT_EQ(names_in(store_dir()), std::set<std::string>{k_marker});
 }
 
 TEST_F(SnapshotStoreTest, CommitPublishesTheUpperDir) {
@@ -107,7 +134,7 @@ TEST_F(SnapshotStoreTest, CommitPublishesTheUpperDir) {
     EXPECT_EQ(published, store_dir() / id.hex() / "fs");
     EXPECT_EQ(slurp(published / "made-by-run"), "out");
     EXPECT_EQ(names_in(store_dir() / id.hex()), std::set<std::string>{"fs"}) << "work/ is discarded";
-    EXPECT_EQ(names_in(store_dir()), std::set<std::string>{id.hex()});
+    EXPECT_EQ(names_in(store_dir()), (std::set<std::string>{id.hex(), k_marker}));
 }
 
 TEST_F(SnapshotStoreTest, CommitOfAnExistingSnapshotKeepsTheFirst) {
@@ -118,7 +145,7 @@ TEST_F(SnapshotStoreTest, CommitOfAnExistingSnapshotKeepsTheFirst) {
     std::ofstream(scratch.upper() / "second") << "2";
     const fs::path published = store.commit(std::move(scratch), id);
     EXPECT_EQ(names_in(published), std::set<std::string>{"first"});
-    EXPECT_EQ(names_in(store_dir()), std::set<std::string>{id.hex()});
+    EXPECT_EQ(names_in(store_dir()), (std::set<std::string>{id.hex(), k_marker}));
 }
 
 TEST_F(SnapshotStoreTest, AnUncommittedScratchIsRemoved) {
@@ -129,7 +156,7 @@ TEST_F(SnapshotStoreTest, AnUncommittedScratchIsRemoved) {
         SnapshotStore::Scratch moved = std::move(scratch);
         EXPECT_TRUE(fs::exists(moved.upper() / "file"));
     }
-    EXPECT_TRUE(fs::is_empty(store_dir()));
+    EXPECT_EQ(names_in(store_dir()), std::set<std::string>{k_marker});
 }
 
 TEST_F(SnapshotStoreTest, ThreadsRacingEnsureBothGetTheOneSnapshot) {
@@ -155,7 +182,7 @@ TEST_F(SnapshotStoreTest, ThreadsRacingEnsureBothGetTheOneSnapshot) {
     EXPECT_EQ(results[0], store_dir() / id.hex() / "fs");
     const std::string winner = slurp(results[0] / "maker");
     EXPECT_TRUE(winner == "0" || winner == "1") << winner;
-    EXPECT_EQ(names_in(store_dir()), std::set<std::string>{id.hex()}) << "the loser's copy is gone";
+    EXPECT_EQ(names_in(store_dir()), (std::set<std::string>{id.hex(), k_marker})) << "the loser's copy is gone";
 }
 
 TEST_F(SnapshotStoreTest, RemoveStaleDeletesOnlyOldTemporaryDirs) {
@@ -168,7 +195,7 @@ TEST_F(SnapshotStoreTest, RemoveStaleDeletesOnlyOldTemporaryDirs) {
     ASSERT_EQ(::utimensat(AT_FDCWD, (store_dir() / "tmp-crashed").c_str(), long_ago, 0), 0);
     ASSERT_EQ(::utimensat(AT_FDCWD, (store_dir() / id.hex()).c_str(), long_ago, 0), 0);
     EXPECT_EQ(store.remove_stale(std::chrono::hours(24)), 1u);
-    EXPECT_EQ(names_in(store_dir()), (std::set<std::string>{id.hex(), "tmp-live"}));
+    EXPECT_EQ(names_in(store_dir()), (std::set<std::string>{id.hex(), "tmp-live", k_marker}));
 }
 
 TEST(OverlayMountOptionsTest, EscapesSeparatorsAndKeepsTheUpperPlain) {
@@ -226,7 +253,7 @@ TEST_F(OverlayMountTest, StoreProbeFindsOverlayfs) {
     SnapshotStore store(store_dir());
     EXPECT_TRUE(store.overlay_supported());
     EXPECT_TRUE(store.overlay_supported()) << "the cached answer";
-    EXPECT_TRUE(fs::is_empty(store_dir())) << "the probe cleans up";
+    EXPECT_EQ(names_in(store_dir()), std::set<std::string>{k_marker}) << "the probe cleans up";
 }
 
 // The merged view of make_lowers(), checked inside the child: 0 when right, else which check failed.
