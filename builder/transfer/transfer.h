@@ -24,14 +24,15 @@ struct PullResult {
 // Pulls `reference` for `platform` and tags it in `store` under its familiar name
 // (`ubuntu:22.04`, `repo/img@sha256:…`). Throws registry::RegistryError
 // naming the reference (not found, denied, a blob that does not match its digest), after which
-// nothing half-downloaded is kept and no tag is changed.
+// nothing half-downloaded is kept and no tag is changed. `progress` (when set) gets the pull as
+// one step, "pull REF", with the bytes of each blob fetched.
 PullResult pull_image(registry::Client& client, cache::ContentStore& store, const registry::Reference& reference,
-                      const Platform& platform);
+                      const Platform& platform, const ProgressSink& progress = {});
 
 // The image from the local store, pulled first when it is not there (Docker's default
 // `--pull=missing`). Throws as pull_image does.
 StoredImage ensure_image(registry::Client& client, cache::ContentStore& store, const registry::Reference& reference,
-                         const Platform& platform);
+                         const Platform& platform, const ProgressSink& progress = {});
 
 struct PushResult {
     Digest digest;  // of the manifest
@@ -45,8 +46,10 @@ struct PushResult {
 // mounted from another repository of the same registry that a stored tag says holds it.
 // Throws cbuild::Error when the manifest is not in the store, registry::RegistryError naming
 // the reference when the registry refuses; no manifest is written unless all its blobs are in
-// place.
+// place. `progress` (when set) gets the push as one step, "push REF", with the bytes of each
+// blob read for upload (from several threads).
 PushResult push_image(registry::Client& client, const cache::ContentStore& store, const cache::TagEntry& image,
-                      const std::vector<registry::Reference>& targets, unsigned parallelism = 4);
+                      const std::vector<registry::Reference>& targets, unsigned parallelism = 4,
+                      const ProgressSink& progress = {});
 
 }  // namespace cbuild::builder

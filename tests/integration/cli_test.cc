@@ -37,9 +37,9 @@ TEST_F(CliTest, VersionAndHelp) {
     EXPECT_EQ(help.status, 0);
     EXPECT_NE(help.output.find("--build-arg"), std::string::npos);
     EXPECT_NE(help.output.find("--target"), std::string::npos);
-    for (const char* option : {"--secret", "--ssh", "--no-cache", "--cache-to", "--cache-from", "--jobs", "--explain"})
+    for (const char* option : {"--secret", "--ssh", "--no-cache", "--cache-to", "--cache-from", "--jobs", "--explain",
+                               "--progress", "--quiet", "--log-dir", "--timeline"})
         EXPECT_NE(help.output.find(option), std::string::npos) << option;
-    EXPECT_EQ(help.output.find("--progress"), std::string::npos) << "help must list only what is implemented";
 }
 
 TEST_F(CliTest, BuildWordIsOptionalAndCheckPlans) {

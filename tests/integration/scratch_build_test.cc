@@ -199,14 +199,14 @@ TEST_P(BadInputTest, FailsWithTheLineAndLeavesTheStoreAsItWas) {
 
 INSTANTIATE_TEST_SUITE_P(
     ScratchBuild, BadInputTest,
-    testing::Values(BadInput{"MissingSource", "FROM scratch\nCOPY hello.txt /\nCOPY nope.txt /\n", "Dockerfile:3:"},
-                    BadInput{"OutsideTheContext", "FROM scratch\nCOPY hello.txt /\nCOPY ../x /\n", "Dockerfile:3:"},
-                    BadInput{"BadChmod", "FROM scratch\nCOPY --chmod=999 hello.txt /\n", "Dockerfile:2:"},
+    testing::Values(BadInput{"MissingSource", "FROM scratch\nCOPY hello.txt /\nCOPY nope.txt /\n", "Dockerfile:3"},
+                    BadInput{"OutsideTheContext", "FROM scratch\nCOPY hello.txt /\nCOPY ../x /\n", "Dockerfile:3"},
+                    BadInput{"BadChmod", "FROM scratch\nCOPY --chmod=999 hello.txt /\n", "Dockerfile:2"},
                     BadInput{"UnknownUser", "FROM scratch\nCOPY hello.txt /\nCOPY --chown=nobody hello.txt /x\n",
-                             "Dockerfile:3:"},
+                             "Dockerfile:3"},
                     BadInput{"CorruptCompressedTar", "FROM scratch\nCOPY hello.txt /\nADD truncated.tar.gz /d/\n",
-                             "Dockerfile:3:"},
-                    BadInput{"UnreachableBaseImage", "FROM 127.0.0.1:1/nosuchimage:1\nCOPY hello.txt /\n", "Dockerfile:1:"}),
+                             "Dockerfile:3"},
+                    BadInput{"UnreachableBaseImage", "FROM 127.0.0.1:1/nosuchimage:1\nCOPY hello.txt /\n", "Dockerfile:1"}),
     [](const testing::TestParamInfo<BadInput>& case_info) { return std::string(case_info.param.name); });
 
 }  // namespace
