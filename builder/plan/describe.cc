@@ -137,7 +137,9 @@ std::string base_text(const Plan& plan, const PlannedStage& stage) {
     case StageBase::Kind::scratch: out = "scratch"; break;
     case StageBase::Kind::image: out = "image " + stage.base.image->to_string(); break;
     case StageBase::Kind::stage: out = stage_label(plan.stages[stage.base.stage]); break;
+    case StageBase::Kind::directory: out = "directory " + stage.base.directory.string(); break;
     }
+    if (!stage.base.context.empty()) out += " (--build-context " + stage.base.context + ")";
     if (!stage.base.platform.empty()) out += " [" + stage.base.platform + "]";
     return out;
 }

@@ -37,17 +37,6 @@ private:
     const Environment& m_env;
 };
 
-// The platform ARGs BuildKit predefines for every build.
-std::vector<std::pair<std::string, std::string>> platform_args(const BuildRequest& request) {
-    return {{"BUILDPLATFORM", request.build_platform.to_string()},
-            {"BUILDOS", request.build_platform.os},
-            {"BUILDARCH", request.build_platform.architecture},
-            {"BUILDVARIANT", request.build_platform.variant},
-            {"TARGETPLATFORM", request.target_platform.to_string()},
-            {"TARGETOS", request.target_platform.os},
-            {"TARGETARCH", request.target_platform.architecture},
-            {"TARGETVARIANT", request.target_platform.variant}};
-}
 
 class Planner {
 public:
@@ -70,6 +59,11 @@ private:
 
     void expand_meta_args();
     std::optional<std::size_t> find_stage(std::string_view name) const;
+    const NamedContext* find_context(std::string_view name) const;
+    // The stage standing for the --build-context of a name that is no stage, made on first use.
+    std::size_t context_stage(const NamedContext& context, const std::string& name, const parser::SourceSpan& source);
+    // Makes `index` the context's files or image, with no steps, its image ENV in scope after it.
+    void plan_context(std::size_t index, const NamedContext& context, const std::string& name);
     void plan_stage(std::size_t index, const parser::SourceSpan& requested_by);
     StageBase resolve_base(std::size_t index, const parser::FromInstruction& from);
     // A `--from` or `from=` value: a stage (by name or index) or an image.
@@ -90,6 +84,7 @@ private:
     std::map<std::string, std::optional<std::string>> m_global_args;  // declared before FROM
     std::set<std::string> m_consumed_build_args;
     std::vector<StageState> m_states;
+    std::map<std::string, std::size_t> m_context_stages;  // context_name → its appended stage
     Plan m_plan;
 };
 
@@ -114,6 +109,65 @@ std::optional<std::size_t> Planner::find_stage(std::string_view name) const {
     return parser::find_stage(m_dockerfile, name);
 }
 
+const NamedContext* Planner::find_context(std::string_view name) const {
+    if (m_request.named_contexts.empty()) return nullptr;
+    const std::optional<std::string> key = context_name(name);
+    if (!key) return nullptr;
+    const auto it = m_request.named_contexts.find(*key);
+    return it == m_request.named_contexts.end() ? nullptr : &it->second;
+}
+
+void Planner::plan_context(std::size_t index, const NamedContext& context, const std::string& name) {
+    PlannedStage& planned = m_plan.stages[index];
+    StageBase& base = planned.base;
+    base.context = name;
+    if (context.kind == NamedContext::Kind::directory) {
+        base.kind = StageBase::Kind::directory;
+        base.directory = context.directory;
+    } else {
+        if (!context.image)
+            throw Error("--build-context " + name + "=" + context.value + ": the OCI layout was not imported");
+        base.kind = StageBase::Kind::image;
+        base.image = context.image;
+        if (m_request.image_environment) {
+            std::vector<std::string> image_env;
+            try {
+                image_env = m_request.image_environment(*context.image, base.platform);
+            } catch (const ParseError&) {
+                throw;
+            } catch (const Error& error) {
+                fail(planned.from.source, "--build-context " + name + "=" + context.value + ": " + error.what());
+            }
+            for (const std::string& entry : image_env) {
+                const std::size_t equals = entry.find('=');
+                m_states[index].env.emplace_back(entry.substr(0, equals),
+                                                 equals == std::string::npos ? "" : entry.substr(equals + 1));
+            }
+        }
+    }
+    m_states[index].status = StageState::Status::done;
+    m_plan.build_order.push_back(index);
+}
+
+std::size_t Planner::context_stage(const NamedContext& context, const std::string& name,
+                                   const parser::SourceSpan& source) {
+    const std::string key = *context_name(name);
+    if (const auto it = m_context_stages.find(key); it != m_context_stages.end()) return it->second;
+    const std::size_t index = m_plan.stages.size();
+    PlannedStage stage;
+    stage.index = index;
+    stage.name = key;
+    stage.from.base_name = name;
+    stage.from.stage_name = key;
+    stage.from.source = source;
+    stage.needed = true;
+    m_plan.stages.push_back(std::move(stage));
+    m_states.emplace_back();
+    m_context_stages[key] = index;
+    plan_context(index, context, key);
+    return index;
+}
+
 StageBase Planner::resolve_base(std::size_t index, const parser::FromInstruction& from) {
     StageBase base;
     base.platform = from.platform;
@@ -122,6 +176,11 @@ StageBase Planner::resolve_base(std::size_t index, const parser::FromInstruction
         if (*stage == index) fail(from.source, "circular dependency detected on stage: " + from.stage_name);
         base.kind = StageBase::Kind::stage;
         base.stage = *stage;
+        return base;
+    }
+    if (const NamedContext* context = find_context(from.base_name)) {
+        base.kind = StageBase::Kind::stage;
+        base.stage = context_stage(*context, from.base_name, from.source);
         return base;
     }
     try {
@@ -145,6 +204,10 @@ void Planner::add_input(PlannedStep& step, std::size_t current, const std::strin
         if (*stage == current) fail(source, "circular dependency detected on stage: " + from);
         plan_stage(*stage, source);
         step.stage_inputs.push_back(*stage);
+        return;
+    }
+    if (const NamedContext* context = find_context(from)) {
+        step.stage_inputs.push_back(context_stage(*context, from, source));
         return;
     }
     try {
@@ -214,6 +277,10 @@ void Planner::plan_stage(std::size_t index, const parser::SourceSpan& requested_
     const parser::Stage& stage = m_dockerfile.stages[index];
     PlannedStage& planned = m_plan.stages[index];
     planned.needed = true;
+    if (const NamedContext* context = planned.name.empty() ? nullptr : find_context(planned.name)) {
+        plan_context(index, *context, *context_name(planned.name));
+        return;
+    }
     {
         ScopeExpander expander(m_lex, m_meta_env);
         planned.from = stage.from.expand(expander);
@@ -286,6 +353,10 @@ void Planner::plan_stage(std::size_t index, const parser::SourceSpan& requested_
 Plan Planner::run() {
     if (m_dockerfile.stages.empty())
         throw ParseError(m_dockerfile.file_name, 0, 0, "the Dockerfile has no build stage (no FROM)");
+    // Stages for --build-context names are appended while stages are planned, which hold
+    // references into both vectors.
+    m_states.reserve(m_dockerfile.stages.size() + m_request.named_contexts.size());
+    m_plan.stages.reserve(m_dockerfile.stages.size() + m_request.named_contexts.size());
     m_states.resize(m_dockerfile.stages.size());
     for (std::size_t i = 0; i < m_dockerfile.stages.size(); ++i) {
         PlannedStage stage;
@@ -296,6 +367,7 @@ Plan Planner::run() {
     }
     m_plan.target = m_dockerfile.stages.size() - 1;
     m_plan.target_platform = m_request.target_platform;
+    m_plan.labels = m_request.labels;
     if (!m_request.target.empty()) {
         const auto target = find_stage(m_request.target);
         if (!target) throw Error("target stage \"" + m_request.target + "\" could not be found");
@@ -314,6 +386,31 @@ Plan Planner::run() {
 }
 
 }  // namespace
+
+// The platform ARGs BuildKit predefines for every build.
+std::vector<std::pair<std::string, std::string>> platform_args(const BuildRequest& request) {
+    return {{"BUILDPLATFORM", request.build_platform.to_string()},
+            {"BUILDOS", request.build_platform.os},
+            {"BUILDARCH", request.build_platform.architecture},
+            {"BUILDVARIANT", request.build_platform.variant},
+            {"TARGETPLATFORM", request.target_platform.to_string()},
+            {"TARGETOS", request.target_platform.os},
+            {"TARGETARCH", request.target_platform.architecture},
+            {"TARGETVARIANT", request.target_platform.variant}};
+}
+
+std::optional<std::string> context_name(std::string_view name) {
+    try {
+        const registry::Reference reference = registry::Reference::parse(name);
+        std::string familiar = reference.familiar();
+        constexpr std::string_view k_latest = ":latest";
+        if (familiar.size() > k_latest.size() && familiar.ends_with(k_latest) && !reference.digest())
+            familiar.resize(familiar.size() - k_latest.size());
+        return familiar;
+    } catch (const registry::ReferenceError&) {
+        return std::nullopt;
+    }
+}
 
 Plan make_plan(const parser::Dockerfile& dockerfile, const BuildRequest& request) {
     return Planner(dockerfile, request).run();

@@ -303,16 +303,29 @@ PreparedRun prepare_run(const parser::RunInstruction& run, const PlannedStep& st
     spec.cwd = image.config.config.working_dir.empty() ? "/" : image.config.config.working_dir;
 
     spec.hostname = k_hostname;
+    const RunOptions& defaults = inputs.options.run;
     spec.hosts = std::string("127.0.0.1\tlocalhost ") + k_hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    // BuildKit's executor appends --add-host entries after its own, one `IP<tab>host` line each.
+    for (const auto& [host, ip] : defaults.extra_hosts) spec.hosts += ip + "\t" + host + "\n";
     spec.resolv_conf = resolv_conf();
-    spec.network = run.network == parser::NetworkMode::none ? SandboxNetwork::none : SandboxNetwork::host;
+    // `RUN --network=default` is the build's default, which --network sets (BuildKit).
+    const parser::NetworkMode network = run.network == parser::NetworkMode::default_ ? defaults.network : run.network;
+    spec.network = network == parser::NetworkMode::none ? SandboxNetwork::none : SandboxNetwork::host;
+    spec.shm_size = defaults.shm_size;
+    spec.rlimits = defaults.ulimits;
     if (run.security == parser::SecurityMode::insecure)
         throw Error("RUN --security=insecure needs the security.insecure entitlement, which cbuild does not grant");
     prepared.key_env = spec.env;
     prepared.sandbox_text = std::string("network=") +
-                            (run.network == parser::NetworkMode::none   ? "none"
-                             : run.network == parser::NetworkMode::host ? "host"
-                                                                         : "default");
+                            (network == parser::NetworkMode::none   ? "none"
+                             : network == parser::NetworkMode::host ? "host"
+                                                                     : "default");
+    // Only what was set, so a build without these flags keeps the keys it always had.
+    for (const auto& [host, ip] : defaults.extra_hosts) prepared.sandbox_text += " add-host=" + host + "=" + ip;
+    if (defaults.shm_size) prepared.sandbox_text += " shm-size=" + std::to_string(defaults.shm_size);
+    for (const SandboxRlimit& limit : defaults.ulimits)
+        prepared.sandbox_text += " ulimit=" + std::to_string(limit.resource) + ":" + std::to_string(limit.soft) + ":" +
+                                 std::to_string(limit.hard);
 
     std::size_t ssh_index = 0;
     for (const parser::Mount& mount : run.mounts) {

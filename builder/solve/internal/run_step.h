@@ -38,7 +38,8 @@ struct PreparedRun {
     // The environment as the cache key sees it: the process's, before secrets and the ssh socket
     // are added (they must never reach a key).
     std::vector<std::string> key_env;
-    std::string sandbox_text;  // "network=none security=sandbox", for the key
+    // For the key: "network=none", then the build's --add-host, --shm-size and --ulimit if given.
+    std::string sandbox_text;
     std::vector<std::shared_ptr<void>> held;
 };
 
