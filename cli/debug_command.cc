@@ -16,9 +16,12 @@ namespace po = boost::program_options;
 
 constexpr const char* k_debug_usage =
     "Usage: cbuild debug COMMAND\n\n"
+    "Show how cbuild reads a Dockerfile.\n\n"
     "Commands:\n"
     "  parse [-f FILE]      Print BuildKit's AST dump of a Dockerfile (default ./Dockerfile; `-` reads stdin)\n"
-    "  plan [OPTIONS] PATH  Print the build plan: the stages the target needs, each step expanded\n";
+    "  plan [OPTIONS] PATH  Print the build plan: the stages the target needs, each step expanded\n\n"
+    "Options:\n"
+    "  -h [ --help ]         Print this help\n";
 
 int run_parse(const Arguments& arguments) {
     po::options_description options("Options");
@@ -33,7 +36,7 @@ int run_parse(const Arguments& arguments) {
         throw UsageError(error.what());
     }
     if (values.count("help")) {
-        std::cout << "Usage: cbuild debug parse [-f FILE]\n\n" << options;
+        std::cout << "Usage: cbuild debug parse [-f FILE]\n\nPrint BuildKit's AST dump of a Dockerfile.\n\n" << options;
         return 0;
     }
     const std::string path = values["file"].as<std::string>();

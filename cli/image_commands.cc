@@ -51,7 +51,10 @@ std::string human_size(std::uint64_t bytes) {
 }  // namespace
 
 int run_images(const Arguments& arguments, const GlobalOptions& globals) {
-    if (!check_arguments(arguments, 0, "Usage: cbuild images\n\nList the images in the local store.\n")) return 0;
+    if (!check_arguments(arguments, 0,
+                         "Usage: cbuild images\n\nList the images in the local store.\n\n"
+                         "Options:\n  -h [ --help ]         Print this help\n"))
+        return 0;
     const cache::ContentStore store(globals.store_root());
     std::printf("%-40s %-16s %-14s %s\n", "REPOSITORY", "TAG", "DIGEST", "SIZE");
     for (const cache::TagEntry& entry : store.list_tags()) {
@@ -72,7 +75,7 @@ int run_images(const Arguments& arguments, const GlobalOptions& globals) {
 }
 
 int run_inspect(const Arguments& arguments, const GlobalOptions& globals) {
-    if (!check_arguments(arguments, 1, "Usage: cbuild inspect REF\n\nPrint an image's manifest and config as JSON.\n"))
+    if (!check_arguments(arguments, 1, "Usage: cbuild inspect REF\n\nPrint an image's manifest and config as JSON.\n\nOptions:\n  -h [ --help ]         Print this help\n"))
         return 0;
     const cache::ContentStore store(globals.store_root());
     const cache::TagEntry entry = resolve(store, arguments[0]);
@@ -90,7 +93,7 @@ int run_inspect(const Arguments& arguments, const GlobalOptions& globals) {
 }
 
 int run_tag(const Arguments& arguments, const GlobalOptions& globals) {
-    if (!check_arguments(arguments, 2, "Usage: cbuild tag SOURCE TARGET\n\nGive an image in the local store another name.\n"))
+    if (!check_arguments(arguments, 2, "Usage: cbuild tag SOURCE TARGET\n\nGive an image in the local store another name.\n\nOptions:\n  -h [ --help ]         Print this help\n"))
         return 0;
     cache::ContentStore store(globals.store_root());
     cache::TagEntry entry = resolve(store, arguments[0]);
@@ -101,7 +104,7 @@ int run_tag(const Arguments& arguments, const GlobalOptions& globals) {
 
 int run_rm(const Arguments& arguments, const GlobalOptions& globals) {
     if (!check_arguments(arguments, std::string::npos,
-                         "Usage: cbuild rm REF [REF...]\n\nRemove names from the local store.\n"))
+                         "Usage: cbuild rm REF [REF...]\n\nRemove names from the local store.\n\nOptions:\n  -h [ --help ]         Print this help\n"))
         return 0;
     if (arguments.empty()) throw UsageError("`cbuild rm` needs at least one REF");
     cache::ContentStore store(globals.store_root());
