@@ -196,6 +196,8 @@ std::optional<Digest> CacheIndex::previous_key(const std::string& step_identity)
 }
 
 void CacheIndex::set_previous_key(const std::string& step_identity, const Digest& key) {
+    // A read is far cheaper than the fsync of a rewrite, and a rebuild repeats every key.
+    if (previous_key(step_identity) == key) return;
     write_file_atomically(step_path(m_dir, step_identity),
                           encode_framed_lines(k_step_magic, {{"identity", {step_identity}},
                                                              {"key", {key.to_string()}}}));
@@ -214,6 +216,8 @@ std::vector<CacheRecord> CacheIndex::list() const {
 
 bool CacheIndex::remove(const Digest& key) {
     const std::filesystem::path path = record_path(key);
+    // The per-file detail of a copy's key goes with its record (it only explains misses).
+    ::unlink((m_dir / "files" / key.hex()).c_str());
     if (::unlink(path.c_str()) == 0) return true;
     if (errno == ENOENT) return false;
     throw IoError(path.string(), "unlink", errno);

@@ -23,6 +23,11 @@ namespace cbuild::cache {
 //   snapshot-sizes              GC's memo of committed snapshots' sizes (they never change):
 //                               framed text (below), magic "cbuild-snapshot-sizes 1", one line
 //                               `snapshot N:<chain-hex> N:<bytes>` per snapshot
+//   files/<hex>                 the per-file lines of a copy's key, to explain its misses
+//   copy-memo/<hex>             the solver's shortcuts from a context fingerprint to a copy's
+//                               key (builder/solve/internal/copy_memo.h); prune drops them all
+//                               whenever it removes a record
+//   locks/<hex>                 a step being worked on (step_lock.h)
 //   .<name>.tmp.*               files being written (in each of these directories); prune()
 //                               deletes those an hour old, which a killed writer left
 //

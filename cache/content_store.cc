@@ -270,6 +270,12 @@ std::optional<TagEntry> ContentStore::resolve(std::string_view name) const {
 
 void ContentStore::set_tag(const TagEntry& entry) {
     update_index(m_root, [&](IndexDocument& index) {
+        // Retagging what the name already points at (a rebuild that changed nothing) writes nothing.
+        for (const TagEntry& existing : index.tags())
+            if (existing.name == entry.name) {
+                if (existing == entry) return false;
+                break;
+            }
         index.set(entry);
         return true;
     });

@@ -110,19 +110,23 @@ std::filesystem::path file_hash_index_path(const std::filesystem::path& root) {
     return root / k_cache_dir / k_file_hashes_file;
 }
 
-FileHashIndex::FileHashIndex(std::filesystem::path file) : m_file(std::move(file)), m_today(today()) {
+FileHashIndex::FileHashIndex(std::filesystem::path file) : m_file(std::move(file)), m_today(today()) {}
+
+void FileHashIndex::load_once() {
+    if (m_loaded) return;
+    m_loaded = true;
     const auto opened = read_whole_file(m_file, k_max_index_size);
     if (!opened) return;
     if (auto entries = decode(opened->bytes)) m_entries = std::move(*entries);
 }
 
-FileHashIndex::Entry FileHashIndex::entry_for(const struct stat& info) {
+FileHashIndex::Entry FileHashIndex::entry_for(const FileIdentity& identity) {
     return Entry{
-        .size = static_cast<std::uint64_t>(info.st_size),
-        .mtime_ns = nanoseconds(info.st_mtim),
-        .ctime_ns = nanoseconds(info.st_ctim),
-        .inode = static_cast<std::uint64_t>(info.st_ino),
-        .device = static_cast<std::uint64_t>(info.st_dev),
+        .size = identity.size,
+        .mtime_ns = identity.mtime_ns,
+        .ctime_ns = identity.ctime_ns,
+        .inode = identity.inode,
+        .device = identity.device,
     };
 }
 
@@ -133,9 +137,14 @@ bool FileHashIndex::same_file(const Entry& a, const Entry& b) {
 
 Digest FileHashIndex::hash(const std::filesystem::path& path, const struct stat& info) {
     if (!S_ISREG(info.st_mode)) throw Error("`" + path.string() + "`: not a regular file, cannot hash its content");
-    Entry wanted = entry_for(info);
+    return hash(path, file_identity(info));
+}
+
+Digest FileHashIndex::hash(const std::filesystem::path& path, const FileIdentity& identity) {
+    Entry wanted = entry_for(identity);
     {
         const std::lock_guard lock(m_mutex);
+        load_once();
         if (const auto it = m_entries.find(path.native()); it != m_entries.end() && same_file(it->second, wanted)) {
             if (it->second.last_used_day != m_today) {
                 it->second.last_used_day = m_today;
@@ -152,7 +161,7 @@ Digest FileHashIndex::hash(const std::filesystem::path& path, const struct stat&
     auto [digest, after] = read_and_hash(path, wanted.size);
     // Remembered only when what was read is what `info` describes and no later write can keep
     // the same ctime (see "racily clean" in the header).
-    if (!same_file(entry_for(after), wanted) || wanted.ctime_ns >= nanoseconds(started)) return digest;
+    if (!same_file(entry_for(file_identity(after)), wanted) || wanted.ctime_ns >= nanoseconds(started)) return digest;
     wanted.last_used_day = m_today;
     wanted.sha256 = raw_sha256(digest);
     const std::lock_guard lock(m_mutex);

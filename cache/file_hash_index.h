@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "common/digest.h"
+#include "common/file_identity.h"
 
 namespace cbuild::cache {
 
@@ -46,15 +47,17 @@ std::filesystem::path file_hash_index_path(const std::filesystem::path& root);
 // Thread-safe: the solver may hash from several threads.
 class FileHashIndex {
 public:
-    // Loads the index kept in `file` (one read); a missing or damaged file gives an empty
-    // index. Throws IoError when the file exists but cannot be read, cbuild::Error when it is
-    // not a regular file.
+    // The index kept in `file`, read (once) by the first hash() or save(): a build whose steps
+    // all come from the cache never pays for it. A missing or damaged file gives an empty index.
     explicit FileHashIndex(std::filesystem::path file);
 
     // The sha256 of the regular file at `path`, whose lstat()/fstat() is `info`: remembered when
     // `path` was hashed before with exactly this stat, else read (then remembered). Throws
-    // IoError when the file cannot be read, cbuild::Error when `info` is not a regular file's.
+    // IoError when the file (or the index file) cannot be read, cbuild::Error when `info` is not
+    // a regular file's.
     Digest hash(const std::filesystem::path& path, const struct stat& info);
+    // The same for a regular file whose identity was taken earlier (file_identity()).
+    Digest hash(const std::filesystem::path& path, const FileIdentity& identity);
 
     // Writes the index back atomically (temp + fsync + rename) when anything changed since it was
     // loaded, merging entries another process saved meanwhile for paths this one never hashed.
@@ -78,18 +81,21 @@ private:
     };
     using Entries = std::unordered_map<std::string, Entry>;
 
-    static Entry entry_for(const struct stat& info);
+    static Entry entry_for(const FileIdentity& identity);
     static bool same_file(const Entry& a, const Entry& b);
     // The entries in `bytes`, or nullopt when they are not a whole version-1 index.
     static std::optional<Entries> decode(std::string_view bytes);
     static std::string encode(const Entries& entries);
     // The entries of the file as it is now on disk, empty when absent or unreadable as an index.
     Entries load_file() const;
+    // Reads the index file into m_entries the first time it is needed (m_mutex held).
+    void load_once();
 
     std::filesystem::path m_file;
     std::uint32_t m_today = 0;
     mutable std::mutex m_mutex;
     Entries m_entries;
+    bool m_loaded = false;
     bool m_dirty = false;
     std::atomic<std::size_t> m_hits = 0;
     std::atomic<std::size_t> m_misses = 0;

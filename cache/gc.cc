@@ -188,7 +188,14 @@ private:
 PruneResult prune_locked(const fs::path& root, const PruneOptions& options) {
     const ContentStore store(root);
     CacheIndex index(cache_index_dir(root));
-    return Pruner(take_inventory(store, index), store, index, options).run();
+    const PruneResult result = Pruner(take_inventory(store, index), store, index, options).run();
+    // The solver's shortcuts to keys (copy-memo/, see cache_index.h) may name records just
+    // removed; they are only shortcuts, so a prune that removed any record drops them all.
+    if (result.records > 0 && !options.dry_run) {
+        std::error_code ignored;
+        fs::remove_all(index.dir() / "copy-memo", ignored);
+    }
+    return result;
 }
 
 }  // namespace

@@ -31,5 +31,7 @@ int run_login(const Arguments& arguments, const GlobalOptions& globals);   // cb
 int run_logout(const Arguments& arguments, const GlobalOptions& globals);  // cbuild logout [REGISTRY]
 int run_prune(const Arguments& arguments, const GlobalOptions& globals);   // cbuild prune [--all] [--keep-storage SIZE] ...
 int run_du(const Arguments& arguments, const GlobalOptions& globals);      // cbuild du [--verbose]
+int run_bake(const Arguments& arguments, const GlobalOptions& globals);    // cbuild bake [-f FILE] [SERVICE...]
+int run_completion(const Arguments& arguments, const GlobalOptions& globals);  // cbuild completion bash|zsh
 
 }  // namespace cbuild::cli

@@ -4,11 +4,14 @@
 
 #include <csignal>
 #include <iostream>
+#include <set>
 #include <string>
 
 #include "cache/content_store.h"
 #include "builder/sandbox/sandbox.h"
 #include "cli/commands.h"
+#include "cli/failure_display.h"
+#include "cli/rootless.h"
 #include "common/error.h"
 
 namespace cbuild::cli {
@@ -40,7 +43,9 @@ constexpr const char* k_usage =
     "  logout       Forget a registry's credentials: logout [REGISTRY]\n"
     "  prune        Remove build cache: prune [--all] [--keep-storage SIZE] [--filter until=DURATION] [--dry-run]\n"
     "  du           Show the disk usage of the store and its build cache: du [--verbose]\n"
-    "  debug        Inspect how cbuild reads a Dockerfile: `debug parse`, `debug plan`\n\n"
+    "  bake         Build the services of a compose file: bake [-f FILE] [--push] [SERVICE...]\n"
+    "  debug        Inspect how cbuild reads a Dockerfile: `debug parse`, `debug plan`\n"
+    "  completion   Print a shell completion script: completion bash|zsh\n\n"
     "Global options (accepted by every command):\n"
     "  --root DIR   The local store, an OCI image layout (default: /var/lib/cbuild as root,\n"
     "               else $XDG_DATA_HOME/cbuild)\n"
@@ -69,7 +74,7 @@ GlobalOptions take_global_options(Arguments& arguments) {
 
 int dispatch(Arguments arguments) {
     using namespace cbuild::cli;
-    const GlobalOptions globals = take_global_options(arguments);
+    GlobalOptions globals = take_global_options(arguments);
     if (arguments.empty()) {
         std::cerr << k_usage;
         return 2;
@@ -84,6 +89,11 @@ int dispatch(Arguments arguments) {
         std::cout << "cbuild " << CBUILD_VERSION << "\n";
         return 0;
     }
+    // Builds, prune and du read or write snapshots, which hold the images' owners: without root
+    // they run as root of a user namespace. Still one thread here, as unshare(CLONE_NEWUSER) needs.
+    static const std::set<std::string> k_without_snapshots = {"debug", "images", "inspect", "tag", "rm",
+                                                              "pull",  "push",   "login",   "logout", "completion"};
+    if (!k_without_snapshots.count(first)) become_root_for_snapshots(globals);
     if (first == "build") return run_build(rest, globals);
     if (first == "debug") return run_debug(rest, globals);
     if (first == "images") return run_images(rest, globals);
@@ -96,6 +106,8 @@ int dispatch(Arguments arguments) {
     if (first == "logout") return run_logout(rest, globals);
     if (first == "prune") return run_prune(rest, globals);
     if (first == "du") return run_du(rest, globals);
+    if (first == "bake") return run_bake(rest, globals);
+    if (first == "completion") return run_completion(rest, globals);
     return run_build(arguments, globals);
 }
 
@@ -127,6 +139,9 @@ int main(int argc, char** argv) {
     } catch (const cbuild::UsageError& error) {
         std::cerr << "cbuild: " << error.what() << "\nSee 'cbuild --help'.\n";
         return 2;
+    } catch (const cbuild::cli::BuildFailure& error) {
+        std::cerr << error.what() << "\n";
+        return 1;
     } catch (const cbuild::ParseError& error) {
         std::cerr << "cbuild: " << error.render() << "\n";
         return 1;

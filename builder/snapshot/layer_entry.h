@@ -5,7 +5,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "common/file_identity.h"
 
 namespace cbuild::builder {
 
@@ -17,6 +20,9 @@ enum class EntryType { file, directory, symlink, hardlink, char_device, block_de
 struct EntryContent {
     std::string host_path;
     std::shared_ptr<const std::string> bytes;
+    // What stat() said of host_path when the entry was made, when it was (context files): the
+    // cache key hashes the file through it without a second stat().
+    std::optional<FileIdentity> identity;
 };
 
 struct LayerEntry {

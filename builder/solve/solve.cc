@@ -20,12 +20,14 @@
 #include "builder/snapshot/snapshot_store.h"
 #include "builder/snapshot/unpack.h"
 #include "builder/snapshot/upper_diff.h"
+#include "builder/solve/internal/copy_memo.h"
 #include "builder/solve/internal/run_step.h"
 #include "builder/solve/internal/step_key.h"
 #include "builder/solve/scheduler.h"
 #include "cache/cache_index.h"
 #include "cache/file_hash_index.h"
 #include "cache/gc.h"
+#include "cache/step_lock.h"
 #include "common/atomic_file.h"
 #include "builder/solve/internal/stage_image.h"
 #include "builder/solve/internal/stored_filesystem.h"
@@ -59,6 +61,20 @@ private:
     std::filesystem::path m_path;
 };
 
+bool is_layer_step(const parser::Instruction& instruction) {
+    return std::holds_alternative<parser::CopyInstruction>(instruction) ||
+           std::holds_alternative<parser::AddInstruction>(instruction) ||
+           std::holds_alternative<parser::RunInstruction>(instruction) ||
+           std::holds_alternative<parser::WorkdirInstruction>(instruction);
+}
+
+// Whether a `--mount from=` value names `stage`: by name or index, or, for a stage standing for a
+// --build-context, by any spelling of the context's name (`alpine`, `docker.io/library/alpine`).
+bool names_stage(const PlannedStage& stage, const std::string& from) {
+    if (stage.name == from || std::to_string(stage.index) == from) return true;
+    return !stage.base.context.empty() && context_name(from) == stage.base.context;
+}
+
 [[noreturn]] void fail_at(const parser::SourceSpan& source, const std::string& message) {
     throw ParseError(source.file, source.start_line, 0, message, source.original.substr(0, source.original.find('\n')));
 }
@@ -81,21 +97,32 @@ private:
         std::string description;  // "[build 2/5] RUN make"
         bool no_cache = false;    // --no-cache, or the stage is in --no-cache-filter
         const CancelToken* cancel = nullptr;  // set when another stage failed: stop the step
+        std::string stage;                    // for progress: the stage's name, the step's place
+        std::size_t position = 0;             // 0: an ONBUILD trigger
+        std::size_t stage_steps = 0;
     };
 
     void build_stage(std::size_t index, const CancelToken& cancel);
     StageImage start_stage(const PlannedStage& stage);
     void run_step(StageImage& image, const PlannedStage& stage, const PlannedStep& step, const StepInfo& info);
-    void run_onbuild_triggers(StageImage& image, const PlannedStage& stage);
+    void run_onbuild_triggers(StageImage& image, const PlannedStage& stage, std::string& previous);
     LayerDigests add_layer(StageImage& image, LayerChanges changes, registry::HistoryEntry history);
     LayerDigests write_layer_blob(StageImage& image, const LayerChanges& changes, registry::HistoryEntry history);
     void copy_step(StageImage& image, const PlannedStep& step, const StepInfo& info);
+    void directory_base(StageImage& image, const PlannedStage& stage, const CancelToken& cancel);
     void workdir_step(StageImage& image, const parser::WorkdirInstruction& workdir, const StepInfo& info);
     void run_command_step(StageImage& image, const PlannedStep& step, const StepInfo& info);
     std::vector<std::string> mount_keys(const parser::RunInstruction& run, const PlannedStep& step);
+    // Held while a step is looked up in the cache and, on a miss, done and recorded: a
+    // concurrent build of the same key waits, then takes this one's result from the cache.
+    cache::StepLock lock_step(const Digest& key, const StepInfo& info);
     bool reuse(StageImage& image, const internal::StepKey& key, const StepInfo& info);
+    bool take_cached(StageImage& image, const Digest& key, const StepInfo& info);
     void remember(StageImage& image, const internal::StepKey& key, const StepInfo& info, const LayerDigests& digests);
-    void report(const std::string& line);
+    void emit(ProgressEvent event);
+    void run_reported(StageImage& image, const PlannedStage& stage, const PlannedStep& step, const StepInfo& info,
+                      std::string& previous);
+    std::string last_step_of(std::size_t stage) const;
     FileTree& tree_of(StageImage& image);
     std::vector<std::filesystem::path> snapshots_of(const StageImage& image);
     std::vector<std::filesystem::path> mount_source(const parser::Mount& mount, const PlannedStep& step);
@@ -120,13 +147,13 @@ private:
     std::vector<std::optional<StageImage>> m_stages;
     std::mutex m_sources_mutex;
     std::map<std::string, SourceImage> m_source_images;  // COPY --from=image, RUN --mount from=image
-    std::mutex m_report_mutex;
     std::set<std::size_t> m_trees_needed;  // stages whose files another stage copies
 };
 
 StageImage Solver::start_stage(const PlannedStage& stage) {
     StageImage image;
     switch (stage.base.kind) {
+    case StageBase::Kind::directory:  // the directory's files go on as the first layer
     case StageBase::Kind::scratch: {
         const Platform& platform = m_plan.target_platform;
         image.config.architecture = platform.architecture;
@@ -196,7 +223,7 @@ std::vector<std::filesystem::path> Solver::snapshots_of(const StageImage& image)
 std::vector<std::filesystem::path> Solver::mount_source(const parser::Mount& mount, const PlannedStep& step) {
     for (std::size_t index : step.stage_inputs) {
         const PlannedStage& stage = m_plan.stages[index];
-        if (stage.name == mount.from || std::to_string(stage.index) == mount.from) return snapshots_of(*m_stages[index]);
+        if (names_stage(stage, mount.from)) return snapshots_of(*m_stages[index]);
     }
     for (const registry::Reference& reference : step.image_inputs)
         if (reference.to_string() == registry::Reference::parse(mount.from).to_string())
@@ -218,38 +245,50 @@ FileTree& Solver::tree_of(StageImage& image) {
     return image.tree;
 }
 
-void Solver::report(const std::string& line) {
-    if (!m_options.log) return;
-    const std::lock_guard lock(m_report_mutex);
-    m_options.log(line);
+void Solver::emit(ProgressEvent event) {
+    if (m_options.progress) m_options.progress(event);
+}
+
+cache::StepLock Solver::lock_step(const Digest& key, const StepInfo& info) {
+    return cache::StepLock(
+        m_cache.dir(), key, [&info] { return cancel_requested() || (info.cancel && info.cancel->cancelled()); },
+        [&] {
+            emit({.kind = ProgressEvent::Kind::output,
+                  .step = info.identity,
+                  .text = "waiting for another build of the same step to finish\n"});
+        });
+}
+
+// The step's layer from the cache, when `key` was recorded and the layer is still in the store.
+bool Solver::take_cached(StageImage& image, const Digest& key, const StepInfo& info) {
+    if (info.no_cache) return false;
+    const std::optional<cache::CacheRecord> record = m_cache.find(key);
+    if (!record || !m_store.has(record->layer_digest)) return false;
+    const nlohmann::json history = nlohmann::json::parse(record->history_json, nullptr, false);
+    registry::HistoryEntry entry;
+    if (history.is_object()) {
+        entry.created = history.value("created", "");
+        entry.created_by = history.value("created_by", "");
+        entry.comment = history.value("comment", "");
+    }
+    image.layers.push_back(registry::Descriptor{.media_type = record->layer_media_type,
+                                                .digest = record->layer_digest,
+                                                .size = static_cast<std::int64_t>(record->layer_size)});
+    image.layer_blobs.push_back(m_store.blob_path(record->layer_digest));
+    image.config.rootfs.diff_ids.push_back(record->diff_id);
+    image.config.history.push_back(std::move(entry));
+    image.tree_current = false;
+    image.key = key;
+    image.step_keys.push_back(key);
+    m_cache.set_previous_key(info.identity, key);
+    emit({.kind = ProgressEvent::Kind::cached, .step = info.identity, .key = key.to_string()});
+    return true;
 }
 
 // A step's layer from the cache, when its key was recorded and the layer blob is still in the
 // store. On a miss, says why, comparing with the key this step had last time.
 bool Solver::reuse(StageImage& image, const internal::StepKey& key, const StepInfo& info) {
-    std::optional<cache::CacheRecord> record;
-    if (!info.no_cache) record = m_cache.find(key.key);
-    if (record && m_store.has(record->layer_digest)) {
-        const nlohmann::json history = nlohmann::json::parse(record->history_json, nullptr, false);
-        registry::HistoryEntry entry;
-        if (history.is_object()) {
-            entry.created = history.value("created", "");
-            entry.created_by = history.value("created_by", "");
-            entry.comment = history.value("comment", "");
-        }
-        image.layers.push_back(registry::Descriptor{.media_type = record->layer_media_type,
-                                                    .digest = record->layer_digest,
-                                                    .size = static_cast<std::int64_t>(record->layer_size)});
-        image.layer_blobs.push_back(m_store.blob_path(record->layer_digest));
-        image.config.rootfs.diff_ids.push_back(record->diff_id);
-        image.config.history.push_back(std::move(entry));
-        image.tree_current = false;
-        image.key = key.key;
-        image.step_keys.push_back(key.key);
-        m_cache.set_previous_key(info.identity, key.key);
-        report("CACHED " + info.description + (m_options.explain ? "  (key " + key.key.to_string() + ")" : ""));
-        return true;
-    }
+    if (take_cached(image, key.key, info)) return true;
     std::vector<std::string> reasons;
     if (info.no_cache) {
         reasons.push_back(m_options.no_cache ? "--no-cache" : "--no-cache-filter names this stage");
@@ -270,10 +309,10 @@ bool Solver::reuse(StageImage& image, const internal::StepKey& key, const StepIn
     } else {
         reasons.push_back("the previous build's record is gone");
     }
-    std::string line = info.description + ": cache miss";
-    for (std::size_t i = 0; i < reasons.size() && (m_options.explain || i < 3); ++i) line += (i ? "; " : ": ") + reasons[i];
-    if (!m_options.explain && reasons.size() > 3) line += "; …";
-    report(line);
+    std::string text;
+    for (std::size_t i = 0; i < reasons.size() && (m_options.explain || i < 3); ++i) text += (i ? "; " : "") + reasons[i];
+    if (!m_options.explain && reasons.size() > 3) text += "; …";
+    emit({.kind = ProgressEvent::Kind::cache_miss, .step = info.identity, .key = key.key.to_string(), .text = text});
     return false;
 }
 
@@ -342,6 +381,19 @@ void Solver::copy_step(StageImage& image, const PlannedStep& step, const StepInf
         from = CopySource::tree(source_image(step.image_inputs.front(), source).tree);
     }
     const std::string text = copy_history(request, is_add);
+    // A rebuild of an unchanged context learns the key from one walk of stat calls.
+    std::optional<Digest> fingerprint;
+    if (!is_add && step.stage_inputs.empty() && step.image_inputs.empty() && !info.no_cache) {
+        try {
+            fingerprint = internal::copy_fingerprint(image.key, request, text, m_options.context_dir, m_options.context_ignore);
+        } catch (const Error& error) {
+            fail_at(source, error.what());
+        }
+        if (const auto known = fingerprint ? internal::recall_copy_key(m_cache.dir(), *fingerprint) : std::nullopt) {
+            const cache::StepLock lock = lock_step(*known, info);
+            if (take_cached(image, *known, info)) return;
+        }
+    }
     std::vector<LayerEntry> entries;
     internal::StepKey key;
     try {
@@ -354,6 +406,42 @@ void Solver::copy_step(StageImage& image, const PlannedStep& step, const StepInf
     } catch (const Error& error) {
         fail_at(source, error.what());
     }
+    if (fingerprint) internal::remember_copy_key(m_cache.dir(), *fingerprint, key.key);
+    const cache::StepLock lock = lock_step(key.key, info);
+    if (reuse(image, key, info)) return;
+    const LayerDigests digests =
+        add_layer(image, {std::move(entries), {}}, internal::history_entry(text + " # buildkit", false, m_time));
+    remember(image, key, info, digests);
+}
+
+// A --build-context directory as a stage's base (BuildKit's local named context): its files as
+// one layer on an empty image, keyed by their content as a COPY is.
+void Solver::directory_base(StageImage& image, const PlannedStage& stage, const CancelToken& cancel) {
+    CopyRequest request;
+    request.sources = {"."};
+    request.dest = "/";
+    request.created_time = CopyTime{m_time.seconds, m_time.nanoseconds};
+    request.source_date_epoch = m_options.source_date_epoch;
+    const std::string name = stage.name.empty() ? "stage-" + std::to_string(stage.index) : stage.name;
+    const std::string text = "COPY --from=" + stage.base.context + " . /";
+    const StepInfo info{.identity = stage.from.source.file + "#" + std::to_string(stage.index) + "#context",
+                        .description = "[" + name + " context] " + stage.base.directory.string(),
+                        .no_cache = m_options.no_cache || m_options.no_cache_filter.count(stage.name) > 0,
+                        .cancel = &cancel,
+                        .stage = name,
+                        .position = 0,
+                        .stage_steps = stage.steps.size()};
+    std::vector<LayerEntry> entries;
+    internal::StepKey key;
+    try {
+        entries = resolve_copy(request, CopySource::context(stage.base.directory, parser::PatternMatcher()),
+                               tree_of(image), m_scratch->path());
+        key = internal::copy_key(image.key, text, "/", entries, m_hashes);
+    } catch (const Error& error) {
+        fail_at(stage.from.source, "--build-context " + stage.base.context + "=" + stage.base.directory.string() +
+                                       ": " + error.what());
+    }
+    const cache::StepLock lock = lock_step(key.key, info);
     if (reuse(image, key, info)) return;
     const LayerDigests digests =
         add_layer(image, {std::move(entries), {}}, internal::history_entry(text + " # buildkit", false, m_time));
@@ -363,6 +451,7 @@ void Solver::copy_step(StageImage& image, const PlannedStep& step, const StepInf
 void Solver::workdir_step(StageImage& image, const parser::WorkdirInstruction& workdir, const StepInfo& info) {
     const std::string path = internal::workdir_path(image.config.config.working_dir, workdir.path);
     const internal::StepKey key = internal::workdir_key(image.key, path, image.config.config.user);
+    const cache::StepLock lock = lock_step(key.key, info);
     if (path != "/" && reuse(image, key, info)) {
         image.config.config.working_dir = path;
         return;
@@ -418,7 +507,7 @@ std::vector<std::string> Solver::mount_keys(const parser::RunInstruction& run, c
                 bool found = false;
                 for (std::size_t index : step.stage_inputs) {
                     const PlannedStage& stage = m_plan.stages[index];
-                    if (stage.name == mount.from || std::to_string(stage.index) == mount.from) {
+                    if (names_stage(stage, mount.from)) {
                         key += " stage=" + m_stages[index]->key.to_string();
                         found = true;
                     }
@@ -438,8 +527,9 @@ void Solver::run_command_step(StageImage& image, const PlannedStep& step, const 
     const auto& run = std::get<parser::RunInstruction>(step.instruction);
     const parser::SourceSpan& source = run.source;
     if (geteuid() != 0)
-        fail_at(source, "RUN needs root: snapshots keep the image's owners and device nodes, and rootless RUN "
-                        "is not supported by this version of cbuild yet (run cbuild as root)");
+        fail_at(source, "RUN needs root, or a user namespace to be root in: snapshots keep the image's owners, "
+                        "and this process could not create one (see the warning above; run cbuild as root, or "
+                        "allow unprivileged user namespaces)");
     std::vector<std::filesystem::path> lowers;
     internal::PreparedRun prepared;
     internal::StepKey key;
@@ -453,10 +543,15 @@ void Solver::run_command_step(StageImage& image, const PlannedStep& step, const 
         prepared = internal::prepare_run(run, step, image, inputs);
         key = internal::run_key(image.key, prepared.spec.args, prepared.key_env, image.config.config.user,
                                 prepared.spec.cwd, prepared.sandbox_text, mount_keys(run, step));
-        if (reuse(image, key, info)) return;
-        lowers = snapshots_of(image);
     } catch (const ParseError&) {
         throw;
+    } catch (const Error& error) {
+        fail_at(source, error.what());
+    }
+    const cache::StepLock lock = lock_step(key.key, info);
+    if (reuse(image, key, info)) return;
+    try {
+        lowers = snapshots_of(image);
     } catch (const Error& error) {
         fail_at(source, error.what());
     }
@@ -472,7 +567,9 @@ void Solver::run_command_step(StageImage& image, const PlannedStep& step, const 
         copy_merged(lowers, scratch.upper());
         spec.rootfs = scratch.upper();
     }
-    spec.output = m_options.step_output;
+    spec.output = [this, &info](std::string_view text) {
+        emit({.kind = ProgressEvent::Kind::output, .step = info.identity, .text = std::string(text)});
+    };
     spec.should_stop = [&info] { return cancel_requested() || (info.cancel && info.cancel->cancelled()); };
     SandboxResult result;
     try {
@@ -512,7 +609,7 @@ void Solver::run_command_step(StageImage& image, const PlannedStep& step, const 
 
 // ONBUILD triggers of an image used as a base run first, as BuildKit inserts them before the
 // stage's own instructions; the new image does not inherit them.
-void Solver::run_onbuild_triggers(StageImage& image, const PlannedStage& stage) {
+void Solver::run_onbuild_triggers(StageImage& image, const PlannedStage& stage, std::string& previous) {
     const std::vector<std::string> triggers = std::move(image.config.config.on_build);
     image.config.config.on_build.clear();
     if (triggers.empty() || stage.base.kind != StageBase::Kind::image) return;
@@ -533,16 +630,70 @@ void Solver::run_onbuild_triggers(StageImage& image, const PlannedStage& stage) 
             const StepInfo info{.identity = stage.from.source.file + "#" + std::to_string(stage.index) + "#onbuild#" + trigger,
                                 .description = "[" + (stage.name.empty() ? "stage-" + std::to_string(stage.index) : stage.name) +
                                                " ONBUILD] " + trigger,
-                                .no_cache = m_options.no_cache || m_options.no_cache_filter.count(stage.name) > 0};
-            run_step(image, stage, step, info);
+                                .no_cache = m_options.no_cache || m_options.no_cache_filter.count(stage.name) > 0,
+                                .stage = stage.name.empty() ? "stage-" + std::to_string(stage.index) : stage.name};
+            run_reported(image, stage, step, info, previous);
         }
     }
+}
+
+// Layer steps (COPY, ADD, RUN, WORKDIR) are reported as BuildKit shows its vertices; metadata
+// instructions only change the config and are not. `previous` is the step this one follows.
+void Solver::run_reported(StageImage& image, const PlannedStage& stage, const PlannedStep& step, const StepInfo& info,
+                          std::string& previous) {
+    if (!is_layer_step(step.instruction) || !m_options.progress) {
+        run_step(image, stage, step, info);
+        return;
+    }
+    const parser::SourceSpan& source = parser::source_of(step.instruction);
+    ProgressEvent started{.kind = ProgressEvent::Kind::started,
+                          .step = info.identity,
+                          .description = info.description,
+                          .stage = info.stage,
+                          .position = info.position,
+                          .stage_steps = info.stage_steps,
+                          .file = source.file,
+                          .line = source.start_line,
+                          .end_line = source.end_line};
+    if (!previous.empty()) started.depends_on.push_back(previous);
+    for (std::size_t input : step.stage_inputs) started.depends_on.push_back(last_step_of(input));
+    for (const registry::Reference& input : step.image_inputs) started.depends_on.push_back("pull " + input.to_string());
+    emit(std::move(started));
+    try {
+        run_step(image, stage, step, info);
+    } catch (const ParseError& error) {
+        emit({.kind = ProgressEvent::Kind::failed, .step = info.identity, .text = error.message()});
+        throw;
+    } catch (const std::exception& error) {
+        emit({.kind = ProgressEvent::Kind::failed, .step = info.identity, .text = error.what()});
+        throw;
+    }
+    emit({.kind = ProgressEvent::Kind::done, .step = info.identity});
+    previous = info.identity;
+}
+
+// The id of the last reported step that made `index`'s filesystem: its own last layer step, or
+// its base's.
+std::string Solver::last_step_of(std::size_t index) const {
+    const PlannedStage& stage = m_plan.stages[index];
+    for (std::size_t i = stage.steps.size(); i-- > 0;) {
+        const parser::Instruction& instruction = stage.steps[i].instruction;
+        if (is_layer_step(instruction))
+            return parser::source_of(instruction).file + "#" + std::to_string(stage.index) + "#" + std::to_string(i);
+    }
+    if (stage.base.kind == StageBase::Kind::stage) return last_step_of(stage.base.stage);
+    if (stage.base.kind == StageBase::Kind::image) return "pull " + stage.base.image->to_string();
+    return "";
 }
 
 void Solver::build_stage(std::size_t index, const CancelToken& cancel) {
     const PlannedStage& stage = m_plan.stages[index];
     StageImage image = start_stage(stage);
-    run_onbuild_triggers(image, stage);
+    std::string previous = stage.base.kind == StageBase::Kind::stage  ? last_step_of(stage.base.stage)
+                           : stage.base.kind == StageBase::Kind::image ? "pull " + stage.base.image->to_string()
+                                                                       : "";
+    run_onbuild_triggers(image, stage, previous);
+    if (stage.base.kind == StageBase::Kind::directory) directory_base(image, stage, cancel);
     const std::string name = stage.name.empty() ? "stage-" + std::to_string(stage.index) : stage.name;
     const bool no_cache = m_options.no_cache || m_options.no_cache_filter.count(stage.name) > 0;
     for (std::size_t i = 0; i < stage.steps.size(); ++i) {
@@ -553,9 +704,12 @@ void Solver::build_stage(std::size_t index, const CancelToken& cancel) {
             .description = "[" + name + " " + std::to_string(i + 1) + "/" + std::to_string(stage.steps.size()) + "] " +
                            source.original.substr(0, source.original.find('\n')),
             .no_cache = no_cache,
-            .cancel = &cancel};
+            .cancel = &cancel,
+            .stage = name,
+            .position = i + 1,
+            .stage_steps = stage.steps.size()};
         if (cancel.cancelled()) return;  // another stage failed; the scheduler reports it
-        run_step(image, stage, step, info);
+        run_reported(image, stage, step, info, previous);
     }
     // Later stages read this one's files (COPY --from): make its tree now, while no other job
     // touches this stage.
@@ -592,7 +746,13 @@ BuiltImage Solver::run() {
     m_hashes.save();
 
     StageImage& target = *m_stages[m_plan.target];
+    // BuildKit's exporter (patchImageConfig): the image was created when its last history entry
+    // was, so a rebuild whose steps all come from the cache gives the same image, byte for byte.
     target.config.created = m_time.rfc3339;
+    if (!m_options.source_date_epoch)
+        for (const registry::HistoryEntry& entry : target.config.history)
+            if (!entry.created.empty()) target.config.created = entry.created;
+    for (const auto& [key, value] : m_plan.labels) target.config.config.labels[key] = value;  // --label, as docker
     std::vector<Digest> all_keys;
     std::set<Digest> seen;
     for (std::size_t index : m_plan.build_order)

@@ -13,6 +13,8 @@
 #include <string>
 
 #include "builder/plan/plan.h"
+#include "builder/sandbox/sandbox.h"
+#include "builder/solve/progress_event.h"
 #include "builder/snapshot/file_tree.h"
 #include "builder/snapshot/layer_writer.h"
 #include "cache/content_store.h"
@@ -27,6 +29,15 @@ struct SecretSource {
     std::string env;  // set: read this variable instead of `file`
 };
 
+// What every RUN's sandbox gets from the build's flags; each one set is part of every RUN's
+// cache key, as BuildKit keeps them in the ExecOp.
+struct RunOptions {
+    std::vector<std::pair<std::string, std::string>> extra_hosts;  // --add-host: host, IP (/etc/hosts)
+    parser::NetworkMode network = parser::NetworkMode::default_;  // --network: for RUN without its own
+    std::int64_t shm_size = 0;                                    // --shm-size in bytes; 0: 64 MiB
+    std::vector<SandboxRlimit> ulimits;                           // --ulimit
+};
+
 struct SolveOptions {
     std::filesystem::path context_dir;
     parser::PatternMatcher context_ignore;  // the build's .dockerignore
@@ -34,15 +45,14 @@ struct SolveOptions {
     std::optional<std::int64_t> source_date_epoch;
     std::map<std::string, SecretSource> secrets;                 // `--secret`, by id
     std::map<std::string, std::filesystem::path> ssh_sockets;    // `--ssh`, id → agent socket
+    RunOptions run;                                              // --add-host, --network, --shm-size, --ulimit
     // Where snapshots and cache mounts live; empty means beside the store (<root>/snapshots,
     // <root>/cache-mounts).
     std::filesystem::path state_dir;
-    // Receives what RUN steps print (stdout and stderr), as it comes; may be empty.
-    std::function<void(std::string_view)> step_output;
-    // Receives one line per step decision: "CACHED [stage 2/3] COPY . /app", or why a step
-    // could not come from the cache. May be called from several threads, one call at a time.
-    std::function<void(const std::string&)> log;
-    bool explain = false;                      // --explain: every decision, with keys and all reasons
+    // Receives each layer step's start, cache decision (a miss with its reasons), RUN output as
+    // it comes, and end; from several threads at once when stages run in parallel. May be empty.
+    ProgressSink progress;
+    bool explain = false;                      // --explain: every miss reason, not only the first three
     bool no_cache = false;                     // --no-cache
     std::set<std::string> no_cache_filter;     // --no-cache-filter: stages (by name) not to take from the cache
     std::size_t jobs = 1;                      // --jobs: stages built at once

@@ -1,6 +1,7 @@
 #include "builder/copy/internal/source_fs.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "builder/copy/copy.h"
 #include "builder/copy/internal/go_path.h"
 #include "common/error.h"
+#include "common/unique_fd.h"
 
 namespace cbuild::builder::internal {
 
@@ -19,11 +21,13 @@ namespace {
 
 constexpr int k_max_symlinks = 255;  // continuity's RootPath
 
-std::string read_link(const std::string& path) {
+// The target of the symlink `name` in directory `dir_fd` (AT_FDCWD: `name` is a whole path);
+// `shown` names it in errors.
+std::string read_link(int dir_fd, const char* name, const std::string& shown) {
     std::string buffer(256, '\0');
     while (true) {
-        const ssize_t n = ::readlink(path.c_str(), buffer.data(), buffer.size());
-        if (n < 0) throw IoError(path, "readlink", errno);
+        const ssize_t n = ::readlinkat(dir_fd, name, buffer.data(), buffer.size());
+        if (n < 0) throw IoError(shown, "readlink", errno);
         if (static_cast<std::size_t>(n) < buffer.size()) {
             buffer.resize(static_cast<std::size_t>(n));
             return buffer;
@@ -32,8 +36,12 @@ std::string read_link(const std::string& path) {
     }
 }
 
-std::vector<std::string> read_directory(const std::string& path) {
-    DIR* dir = ::opendir(path.c_str());
+// The names in the directory (sorted, without . and ..); `dir_fd` is left open on it for
+// fstatat() of its entries.
+std::vector<std::string> read_directory(const std::string& path, UniqueFd& dir_fd) {
+    dir_fd = UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd) throw IoError(path, "open", errno);
+    DIR* dir = ::fdopendir(::dup(dir_fd.get()));
     if (!dir) throw IoError(path, "opendir", errno);
     std::vector<std::string> names;
     errno = 0;
@@ -54,7 +62,13 @@ std::vector<std::string> read_directory(const std::string& path) {
 ContextFs::ContextFs(std::filesystem::path root, parser::PatternMatcher ignore)
     : m_root(std::move(root)), m_ignore(std::move(ignore)) {}
 
-std::optional<SourceEntry> ContextFs::host_lstat(const std::string& path) const {
+std::optional<SourceEntry> ContextFs::host_lstat(const std::string& path) {
+    if (const auto listed = m_listed.find(path); listed != m_listed.end()) {
+        // Taken by list() a moment ago; each is asked for once after that.
+        std::optional<SourceEntry> found = std::move(listed->second);
+        m_listed.erase(listed);
+        return found;
+    }
     const std::string full = path.empty() ? m_root.string() : (m_root / path).string();
     struct stat st {};
     // The context directory itself may be reached through a symlink; nothing below it is.
@@ -62,6 +76,11 @@ std::optional<SourceEntry> ContextFs::host_lstat(const std::string& path) const 
         if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
         throw IoError(full, "lstat", errno);
     }
+    return describe(path, full, st, AT_FDCWD, full.c_str());
+}
+
+std::optional<SourceEntry> ContextFs::describe(const std::string& path, const std::string& full, const struct stat& st,
+                                               int dir_fd, const char* name) const {
     SourceEntry out;
     LayerEntry& entry = out.entry;
     entry.path = path;
@@ -73,11 +92,12 @@ std::optional<SourceEntry> ContextFs::host_lstat(const std::string& path) const 
         entry.type = EntryType::file;
         entry.size = static_cast<std::uint64_t>(st.st_size);
         entry.content.host_path = full;
+        entry.content.identity = file_identity(st);
         break;
     case S_IFDIR: entry.type = EntryType::directory; break;
     case S_IFLNK:
         entry.type = EntryType::symlink;
-        entry.link_target = read_link(full);
+        entry.link_target = read_link(dir_fd, name, full);
         break;
     case S_IFCHR:
     case S_IFBLK:
@@ -112,7 +132,8 @@ const std::optional<parser::PatternMatcher::MatchInfo>& ContextFs::directory_sta
 }
 
 bool ContextFs::has_visible_entry(const std::string& directory, const parser::PatternMatcher::MatchInfo& info) {
-    for (const std::string& name : read_directory((m_root / directory).string())) {
+    UniqueFd dir_fd;
+    for (const std::string& name : read_directory((m_root / directory).string(), dir_fd)) {
         const std::string child = join_path(directory, name);
         const std::optional<SourceEntry> found = host_lstat(child);
         if (!found) continue;
@@ -146,11 +167,22 @@ std::vector<std::string> ContextFs::list(const std::string& path) {
     const std::optional<parser::PatternMatcher::MatchInfo> state = directory_state(path);
     std::vector<std::string> out;
     if (!state) return out;
-    for (std::string& name : read_directory(path.empty() ? m_root.string() : (m_root / path).string())) {
+    const std::string directory = path.empty() ? m_root.string() : (m_root / path).string();
+    UniqueFd dir_fd;
+    for (std::string& name : read_directory(directory, dir_fd)) {
         const std::string child = join_path(path, name);
-        const std::optional<SourceEntry> found = host_lstat(child);
-        if (found && visible(child, found->entry.type == EntryType::directory, *state))
+        // One fstatat() beside the directory's descriptor, kept for the lstat() of the entry
+        // that follows: a walk of the context costs one stat per file, without path lookups.
+        struct stat st {};
+        if (::fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT) continue;  // deleted since the listing
+            throw IoError(directory + "/" + name, "lstat", errno);
+        }
+        std::optional<SourceEntry> found = describe(child, directory + "/" + name, st, dir_fd.get(), name.c_str());
+        if (found && visible(child, found->entry.type == EntryType::directory, *state)) {
             out.push_back(std::move(name));
+            m_listed.insert_or_assign(child, std::move(found));
+        }
     }
     return out;
 }

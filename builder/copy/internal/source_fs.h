@@ -3,10 +3,13 @@
 // stage's FileTree, behind one interface, plus the two lookups BuildKit makes on a source:
 // resolving a path through its symlinks (never past the source root) and expanding wildcards.
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,11 +62,17 @@ private:
     const std::optional<parser::PatternMatcher::MatchInfo>& directory_state(const std::string& path);
     bool visible(const std::string& path, bool is_directory, const parser::PatternMatcher::MatchInfo& parent);
     bool has_visible_entry(const std::string& directory, const parser::PatternMatcher::MatchInfo& info);
-    std::optional<SourceEntry> host_lstat(const std::string& path) const;
+    std::optional<SourceEntry> host_lstat(const std::string& path);
+    // The entry for `path` (`full` on the host) that `st` describes; a symlink's target is read
+    // at `name` in `dir_fd` (AT_FDCWD with `full`). Nullopt for sockets.
+    std::optional<SourceEntry> describe(const std::string& path, const std::string& full, const struct stat& st,
+                                        int dir_fd, const char* name) const;
 
     std::filesystem::path m_root;
     parser::PatternMatcher m_ignore;
     std::map<std::string, std::optional<parser::PatternMatcher::MatchInfo>> m_directories;
+    // Entries list() has stat()ed and shown, until lstat() asks for them.
+    std::unordered_map<std::string, std::optional<SourceEntry>> m_listed;
 };
 
 // A stage's filesystem, read as is (owners, modes, xattrs kept).

@@ -27,7 +27,8 @@ public:
     Prefetcher(const Prefetcher&) = delete;
     Prefetcher& operator=(const Prefetcher&) = delete;
 
-    // The reader has reached entry `index`: workers may go up to the window beyond it.
+    // The reader has reached entry `index`: workers may go up to the window beyond it (seen
+    // by them every few entries).
     void reached(std::size_t index);
 
 private:

@@ -27,6 +27,7 @@ const char* type_name(EntryType type) {
 
 Digest content_digest(const LayerEntry& entry, cache::FileHashIndex& hashes) {
     if (entry.content.bytes) return sha256_of(*entry.content.bytes);
+    if (entry.content.identity) return hashes.hash(entry.content.host_path, *entry.content.identity);
     struct stat info {};
     if (::lstat(entry.content.host_path.c_str(), &info) != 0) throw IoError(entry.content.host_path, "lstat", errno);
     return hashes.hash(entry.content.host_path, info);

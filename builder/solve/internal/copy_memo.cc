@@ -1,0 +1,214 @@
+#include "builder/solve/internal/copy_memo.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <cerrno>
+#include <fstream>
+#include <vector>
+
+#include "builder/snapshot/internal/image_path.h"
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+namespace cbuild::builder::internal {
+
+namespace {
+
+constexpr std::string_view k_magic = "cbuild-copy-memo 1";
+
+std::int64_t nanoseconds(const struct timespec& time) {
+    return static_cast<std::int64_t>(time.tv_sec) * 1'000'000'000 + time.tv_nsec;
+}
+
+// Feeds one entry's stat record to `hash`; false when its ctime is not older than the walk's
+// start (`started`), so that a later write could leave its stat unchanged.
+bool record(Sha256& hash, const struct stat& st, const std::string& path, std::int64_t started) {
+    if (nanoseconds(st.st_ctim) >= started) return false;
+    const std::uint64_t fields[] = {static_cast<std::uint64_t>(st.st_mode),
+                                    static_cast<std::uint64_t>(st.st_uid),
+                                    static_cast<std::uint64_t>(st.st_gid),
+                                    static_cast<std::uint64_t>(st.st_size),
+                                    static_cast<std::uint64_t>(nanoseconds(st.st_mtim)),
+                                    static_cast<std::uint64_t>(nanoseconds(st.st_ctim)),
+                                    static_cast<std::uint64_t>(st.st_ino),
+                                    static_cast<std::uint64_t>(st.st_dev),
+                                    static_cast<std::uint64_t>(st.st_rdev),
+                                    path.size()};
+    hash.update(std::as_bytes(std::span(fields)));
+    hash.update(path);
+    return true;
+}
+
+// The names in the directory open at `fd`, sorted, without . and ..
+std::vector<std::string> sorted_names(int fd, const std::string& shown) {
+    DIR* dir = ::fdopendir(::dup(fd));
+    if (!dir) throw IoError(shown, "opendir", errno);
+    std::vector<std::string> names;
+    errno = 0;
+    while (const dirent* entry = ::readdir(dir)) {
+        const std::string_view child = entry->d_name;
+        if (child != "." && child != "..") names.emplace_back(child);
+        errno = 0;
+    }
+    const int error = errno;
+    ::closedir(dir);
+    if (error != 0) throw IoError(shown, "readdir", error);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+struct Entry {
+    struct stat st {};
+    UniqueFd fd;  // a directory's, to read it
+};
+
+// lstat of `name` in `dir_fd` (AT_FDCWD: a whole path), and a descriptor when it is a
+// directory; nullopt when it vanished.
+std::optional<Entry> open_entry(int dir_fd, const char* name, const std::string& shown) {
+    Entry entry;
+    if (::fstatat(dir_fd, name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return std::nullopt;
+        throw IoError(shown, "lstat", errno);
+    }
+    if (S_ISDIR(entry.st.st_mode)) {
+        entry.fd = UniqueFd(::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!entry.fd) throw IoError(shown, "open", errno);
+    }
+    return entry;
+}
+
+// `name` and everything below it, in sorted order, into `hash`; false as record() is.
+bool add_tree(Sha256& hash, int dir_fd, const char* name, const std::string& path, const std::string& shown,
+              std::int64_t started) {
+    const std::optional<Entry> entry = open_entry(dir_fd, name, shown);
+    if (!entry || !record(hash, entry->st, path, started)) return false;
+    if (!entry->fd) return true;
+    for (const std::string& child : sorted_names(entry->fd.get(), shown))
+        if (!add_tree(hash, entry->fd.get(), child.c_str(), path + "/" + child, shown + "/" + child, started))
+            return false;
+    return true;
+}
+
+// A source root and everything below it into `hash`: the root's record, then each child's
+// subtree as its own digest. The subtrees are walked on several threads, since a walk of a
+// large context is stat calls the kernel answers from its caches, on any core.
+bool add_root(Sha256& hash, const std::filesystem::path& root, const std::string& path, std::int64_t started) {
+    const std::optional<Entry> entry = open_entry(AT_FDCWD, root.c_str(), root.string());
+    if (!entry || !record(hash, entry->st, path, started)) return false;
+    if (!entry->fd) return true;
+    const std::vector<std::string> names = sorted_names(entry->fd.get(), root.string());
+    std::vector<std::optional<Digest>> subtrees(names.size());
+    std::atomic<std::size_t> next = 0;
+    std::atomic<bool> stale = false;
+    std::exception_ptr failure;
+    std::mutex failure_mutex;
+    const auto work = [&] {
+        for (std::size_t i = next++; i < names.size() && !stale; i = next++) {
+            try {
+                Sha256 subtree;
+                if (add_tree(subtree, entry->fd.get(), names[i].c_str(), path + "/" + names[i],
+                             (root / names[i]).string(), started))
+                    subtrees[i] = subtree.finish();
+                else
+                    stale = true;
+            } catch (...) {
+                const std::lock_guard lock(failure_mutex);
+                if (!failure) failure = std::current_exception();
+                stale = true;
+            }
+        }
+    };
+    const std::size_t helpers = std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), 8) - 1;
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < helpers && i + 1 < names.size(); ++i) threads.emplace_back(work);
+    work();
+    for (std::thread& thread : threads) thread.join();
+    if (failure) std::rethrow_exception(failure);
+    if (stale) return false;
+    for (const std::optional<Digest>& subtree : subtrees) hash.update(subtree->to_string());
+    return true;
+}
+
+bool has_wildcard(const std::string& source) { return source.find_first_of("*?[\\") != std::string::npos; }
+
+}  // namespace
+
+std::optional<Digest> copy_fingerprint(const Digest& parent, const CopyRequest& request, const std::string& instruction_text,
+                                       const std::filesystem::path& context, const parser::PatternMatcher& ignore) {
+    if (!request.inline_files.empty() || request.sources.empty()) return std::nullopt;
+    Sha256 hash;
+    const auto field = [&](std::string_view name, std::string_view value) {
+        hash.update(std::to_string(name.size()) + ":" + std::string(name) + std::to_string(value.size()) + ":");
+        hash.update(value);
+    };
+    field("memo", k_magic);
+    field("parent", parent.to_string());
+    field("instruction", instruction_text);
+    field("workdir", request.working_dir);
+    field("dest", request.dest);
+    field("chown", request.chown);
+    field("chmod", request.chmod);
+    field("flags", std::string(request.parents ? "parents " : "") + (request.link ? "link" : ""));
+    for (const std::string& exclude : request.excludes) field("exclude", exclude);
+    for (const std::string& pattern : ignore.patterns()) field("ignore", pattern);
+    struct timespec now {};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    const std::int64_t started = nanoseconds(now);
+    for (const std::string& source : request.sources) {
+        if (has_wildcard(source)) return std::nullopt;
+        const std::string relative = clamp_path(source);
+        field("source", relative);
+        // COPY resolves symlinks inside the context, the host would not: a source reached
+        // through one takes the long way. (The context directory itself may be a link.)
+        std::filesystem::path root = std::filesystem::canonical(context);
+        for (const auto& component : std::filesystem::path(relative)) {
+            root /= component;
+            struct stat st {};
+            if (::lstat(root.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return std::nullopt;
+        }
+        if (!add_root(hash, root, relative, started)) return std::nullopt;
+    }
+    return hash.finish();
+}
+
+std::optional<Digest> recall_copy_key(const std::filesystem::path& cache_dir, const Digest& fingerprint) {
+    std::ifstream in(cache_dir / "copy-memo" / fingerprint.hex());
+    std::string magic;
+    std::string key;
+    if (!std::getline(in, magic) || magic != k_magic || !std::getline(in, key)) return std::nullopt;
+    try {
+        return Digest::parse(key);
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+}
+
+void remember_copy_key(const std::filesystem::path& cache_dir, const Digest& fingerprint, const Digest& key) {
+    const std::filesystem::path dir = cache_dir / "copy-memo";
+    std::error_code error;
+    std::filesystem::create_directories(dir, error);
+    if (error) return;
+    // Written beside its final name and renamed, so a reader sees a whole memo or none.
+    const std::filesystem::path temp = dir / ("." + fingerprint.hex() + ".tmp." + std::to_string(::gettid()));
+    {
+        std::ofstream out(temp, std::ios::trunc);
+        out << k_magic << "\n" << key.to_string() << "\n";
+        if (!out.flush()) {
+            std::filesystem::remove(temp, error);
+            return;
+        }
+    }
+    std::filesystem::rename(temp, dir / fingerprint.hex(), error);
+    if (error) std::filesystem::remove(temp, error);
+}
+
+}  // namespace cbuild::builder::internal
