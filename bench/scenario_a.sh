@@ -5,6 +5,9 @@
 # cbuild's time against it and against BuildKit's published figure, plus peak memory.
 # Usage: bench/scenario_a.sh CBUILD_BINARY [WORK_DIR]
 set -euo pipefail
+# With RESULTS=FILE in the environment, each figure is also appended to FILE as KEY=VALUE
+# (bench/compare.sh reads them).
+record() { if [ -n "${RESULTS:-}" ]; then echo "$1=$2" >> "$RESULTS"; fi; }
 cbuild=$(realpath "$1")
 work=${2:-$(mktemp -d /tmp/cbuild-bench-XXXXXX)}
 shared=$(cd "$(dirname "$0")/../../shared" && pwd)
@@ -50,6 +53,8 @@ ours_m=$(median "${ours[@]}")
 gzip_m=$(median "${floor_gzip[@]}")
 zstd_m=$(median "${floor_zstd[@]}")
 buildkit=11.6  # ../shared/bench/README.md, same kind of machine
+record A_CBUILD "$ours_m"; record A_FLOOR_GZIP "$gzip_m"; record A_FLOOR_ZSTD "$zstd_m"
+record A_PEAK_MB "$((peak_kb / 1024))"; record A_RUNS "$runs"
 awk -v o="$ours_m" -v g="$gzip_m" -v z="$zstd_m" -v b="$buildkit" -v rss="$peak_kb" -v n="$runs" 'BEGIN {
   printf "scenario A (COPY 300 MB / 20,006 files, cold, median of %d)\n", n
   printf "  cbuild (gzip, ISA-L)          %6.2f s   peak RSS %d MB (target < 100 MB)\n", o, rss / 1024

@@ -8,6 +8,9 @@
 #      three stages' commands run side by side by hand in the same run (target <= 1.1x)
 # Usage: bench/scenario_bce.sh CBUILD_BINARY [WORK_DIR]      (as root: RUN needs namespaces)
 set -euo pipefail
+# With RESULTS=FILE in the environment, each figure is also appended to FILE as KEY=VALUE
+# (bench/compare.sh reads them).
+record() { if [ -n "${RESULTS:-}" ]; then echo "$1=$2" >> "$RESULTS"; fi; }
 cbuild=$(realpath "$1")
 work=${2:-$(mktemp -d /tmp/cbuild-bench-XXXXXX)}
 shared=$(cd "$(dirname "$0")/../../shared" && pwd)
@@ -61,6 +64,8 @@ for i in $(seq "$runs"); do
   start=$(now); (stage_cmd & stage_cmd & stage_cmd & wait); hand+=("$(since "$start")")
 done
 e_m=$(median "${e[@]}"); e3_m=$(median "${e3[@]}"); hand_m=$(median "${hand[@]}")
+record B_CBUILD "$b_m"; record C_CBUILD "$c_m"; record E_CBUILD "$e_m"; record E3_CBUILD "$e3_m"
+record E_HAND "$hand_m"; record E_MB "$mb"; record E_JOBS "$(nproc)"; record BCE_RUNS "$runs"
 
 awk -v b="$b_m" -v c="$c_m" -v e="$e_m" -v e3="$e3_m" -v h="$hand_m" -v cores="$(nproc)" -v n="$runs" -v mb="$mb" 'BEGIN {
   printf "scenarios B, C, E (median of %d)\n", n

@@ -7,6 +7,9 @@
 # compressor (target <= 1.5x).
 # Usage: bench/scenario_d.sh CBUILD_BINARY [WORK_DIR]      (as root: namespaces, overlayfs)
 set -euo pipefail
+# With RESULTS=FILE in the environment, each figure is also appended to FILE as KEY=VALUE
+# (bench/compare.sh reads them).
+record() { if [ -n "${RESULTS:-}" ]; then echo "$1=$2" >> "$RESULTS"; fi; }
 cbuild=$(realpath "$1")
 work=${2:-$(mktemp -d /tmp/cbuild-bench-XXXXXX)}
 shared=$(cd "$(dirname "$0")/../../shared" && pwd)
@@ -43,6 +46,7 @@ for i in $(seq "$runs"); do
   dn+=("$(timed_build Dn.Dockerfile)")
 done
 d1_m=$(median "${d1[@]}"); d_m=$(median "${d[@]}"); dn_m=$(median "${dn[@]}")
+record D1_CBUILD "$d1_m"; record D_CBUILD "$d_m"; record DN_CBUILD "$dn_m"; record D_RUNS "$runs"
 awk -v d1="$d1_m" -v d="$d_m" -v dn="$dn_m" -v n="$runs" 'BEGIN {
   printf "scenario D (busybox, cold, median of %d)\n", n
   printf "  D1 one RUN                    %6.3f s   (BuildKit 0.39 s)\n", d1
@@ -69,6 +73,8 @@ timed() {
 plain_big=$(timed "head -c 1073741824 /dev/urandom > '$work/big.bin' && igzip -1 -c '$work/big.bin' > '$work/big.gz' && sync")
 plain_null=$(timed "head -c 1073741824 /dev/urandom > /dev/null")
 rm -f "$work/big.bin" "$work/big.gz"
+record BIG_LAYER_CBUILD "$(awk -v a="$big" -v b="$null" 'BEGIN { print a - b }')"
+record BIG_LAYER_FLOOR "$(awk -v a="$plain_big" -v b="$plain_null" 'BEGIN { print a - b }')"
 awk -v big="$big" -v null="$null" -v pb="$plain_big" -v pn="$plain_null" 'BEGIN {
   printf "RUN writing one 1 GB file (urandom)\n"
   printf "  cbuild: layer cost (build - same step to /dev/null)     %6.2f s\n", big - null

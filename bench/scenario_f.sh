@@ -6,6 +6,9 @@
 # WORK_DIR/store as a:cold.
 # Usage: bench/scenario_f.sh CBUILD_BINARY [WORK_DIR]
 set -euo pipefail
+# With RESULTS=FILE in the environment, each figure is also appended to FILE as KEY=VALUE
+# (bench/compare.sh reads them).
+record() { if [ -n "${RESULTS:-}" ]; then echo "$1=$2" >> "$RESULTS"; fi; }
 cbuild=$(realpath "$1")
 work=${2:-/tmp/cbuild-bench}
 store=$work/store
@@ -35,6 +38,8 @@ push_skopeo=$(seconds skopeo copy -q --dest-tls-verify=false "oci:$store:a:cold"
 pull_ours=$(seconds "$cbuild" --root "$work/pulled-cbuild" pull "$host/bench/cbuild:1")
 pull_skopeo=$(seconds skopeo copy -q --src-tls-verify=false "docker://$host/bench/cbuild:1" "oci:$work/pulled-skopeo:x")
 "$cbuild" --root "$store" rm "$host/bench/cbuild:1" >/dev/null
+record F_PUSH_CBUILD "$push_ours"; record F_PUSH_SKOPEO "$push_skopeo"
+record F_PULL_CBUILD "$pull_ours"; record F_PULL_SKOPEO "$pull_skopeo"
 
 awk -v po="$push_ours" -v ps="$push_skopeo" -v lo="$pull_ours" -v ls="$pull_skopeo" 'BEGIN {
   printf "scenario F (scenario A image: busybox + a 300 MB layer) to an empty local registry\n"
