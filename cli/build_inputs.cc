@@ -53,7 +53,7 @@ po::options_description build_options(bool for_build) {
             ("no-cache-filter", po::value<std::vector<std::string>>()->composing(), "Do not use the cache for this stage (repeatable)")
             ("pull", "Look up every base image's tag in its registry again, even when the store has it")
             ("explain", "Print every step's cache decision: its key, and why it missed")
-            ("jobs,j", po::value<std::size_t>(), "Build at most N stages at once (default: the number of CPUs)")
+            ("jobs,j", po::value<std::size_t>(), "Build at most N stages at once, not counting stages whose RUN command is running (default: the number of CPUs)")
             ("cache-to", po::value<std::vector<std::string>>()->composing(), "Export the build cache: type=registry,ref=REF[,mode=min|max][,cache-mounts=true] or type=local,dest=DIR")
             ("cache-from", po::value<std::vector<std::string>>()->composing(), "Import a build cache: type=registry,ref=REF, type=local,src=DIR, or REF (repeatable)")
             ("check", "Parse, expand and plan the build, report problems, and build nothing")

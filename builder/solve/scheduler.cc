@@ -115,9 +115,11 @@ void Scheduler::run(const std::vector<JobId>& targets) {
         reachable = schedule(targets);
     }
 
-    // The calling thread is one of the `jobs` threads, so --jobs 1 runs everything on it.
+    // The calling thread is one of the threads, so --jobs 1 runs everything on it. Jobs that
+    // release their slot (JobSlotRelease) leave it to another thread, so there may be more
+    // threads than slots, up to one per job.
     std::vector<std::thread> helpers;
-    const std::size_t threads = std::min(m_parallelism, reachable);
+    const std::size_t threads = m_parallelism == 1 ? 1 : std::min<std::size_t>(reachable, 64);
     try {
         while (helpers.size() + 1 < threads) helpers.emplace_back([this] { run_ready_jobs(); });
     } catch (...) {
@@ -134,10 +136,14 @@ void Scheduler::run(const std::vector<JobId>& targets) {
 void Scheduler::run_ready_jobs() {
     std::unique_lock lock(m_mutex);
     for (;;) {
-        m_wakeup.wait(lock, [this] { return m_stopping || m_unfinished == 0 || !m_ready.empty(); });
+        m_wakeup.wait(lock, [this] {
+            return m_stopping || m_unfinished == 0 ||
+                   (!m_ready.empty() && m_running < m_parallelism && m_reacquiring == 0);
+        });
         if (m_stopping || m_unfinished == 0) return;
         const JobId id = m_ready.top();
         m_ready.pop();
+        ++m_running;
         lock.unlock();
 
         std::exception_ptr failure;
@@ -147,11 +153,16 @@ void Scheduler::run_ready_jobs() {
             failure = std::current_exception();
         }
         if (failure) {
+            {
+                const std::lock_guard guard(m_mutex);
+                --m_running;
+            }
             stop(std::move(failure));
             return;
         }
 
         lock.lock();
+        --m_running;
         --m_unfinished;
         for (JobId dependent : m_dependents[id]) {
             if (--m_waiting_on[dependent] == 0) {
@@ -159,8 +170,39 @@ void Scheduler::run_ready_jobs() {
                 m_wakeup.notify_one();
             }
         }
-        if (m_unfinished == 0) m_wakeup.notify_all();
+        // A slot is free: a job waiting for its slot back, or any thread with a ready job.
+        m_wakeup.notify_all();
     }
+}
+
+void Scheduler::release_slot() {
+    {
+        const std::lock_guard lock(m_mutex);
+        --m_running;
+    }
+    m_wakeup.notify_all();
+}
+
+void Scheduler::reacquire_slot() {
+    std::unique_lock lock(m_mutex);
+    ++m_reacquiring;
+    m_wakeup.wait(lock, [this] { return m_stopping || m_running < m_parallelism; });
+    --m_reacquiring;
+    ++m_running;
+    const bool slot_left = m_running < m_parallelism;
+    lock.unlock();
+    // Threads with a ready job waited for the reacquirers to go first.
+    if (slot_left) m_wakeup.notify_all();
+}
+
+JobSlotRelease::JobSlotRelease(const CancelToken& token) {
+    if (!token.m_scheduler || token.m_scheduler->m_parallelism == 1) return;
+    m_scheduler = token.m_scheduler;
+    m_scheduler->release_slot();
+}
+
+JobSlotRelease::~JobSlotRelease() {
+    if (m_scheduler) m_scheduler->reacquire_slot();
 }
 
 void Scheduler::stop(std::exception_ptr failure) {

@@ -17,12 +17,15 @@
 
 namespace cbuild::builder {
 
+class Scheduler;
+
 // What a running job consults to learn that the build is being cancelled (another job failed,
 // or Scheduler::cancel()). A default-constructed token is never cancelled.
 class CancelToken {
 public:
     CancelToken() = default;
-    explicit CancelToken(std::stop_token token) : m_token(std::move(token)) {}
+    explicit CancelToken(std::stop_token token, Scheduler* scheduler = nullptr)
+        : m_token(std::move(token)), m_scheduler(scheduler) {}
 
     // Whether cancellation has been requested; once true it stays true.
     bool cancelled() const noexcept { return m_token.stop_requested(); }
@@ -36,7 +39,26 @@ public:
     const std::stop_token& stop_token() const noexcept { return m_token; }
 
 private:
+    friend class JobSlotRelease;
     std::stop_token m_token;
+    Scheduler* m_scheduler = nullptr;  // the scheduler running the job, for JobSlotRelease
+};
+
+// While it lives, the job whose token made it does not count against the scheduler's limit:
+// for a step that only waits on a process of its own (a RUN command), so that other ready jobs
+// start meanwhile and the kernel shares the cores among the processes, as BuildKit, which sets
+// no limit, runs them. Its destructor waits for a slot again (ahead of jobs not yet started),
+// or for the run to stop. A no-op for a default token and with a limit of 1, which keeps
+// `--jobs 1` one job at a time.
+class JobSlotRelease {
+public:
+    explicit JobSlotRelease(const CancelToken& token);
+    ~JobSlotRelease();
+    JobSlotRelease(const JobSlotRelease&) = delete;
+    JobSlotRelease& operator=(const JobSlotRelease&) = delete;
+
+private:
+    Scheduler* m_scheduler = nullptr;
 };
 
 // A DAG of jobs run on a bounded pool of threads.
@@ -44,7 +66,8 @@ class Scheduler {
 public:
     using JobId = std::size_t;
 
-    // Runs at most `jobs` jobs at once; throws cbuild::Error when `jobs` is 0.
+    // Runs at most `jobs` jobs at once (not counting those in a JobSlotRelease); throws
+    // cbuild::Error when `jobs` is 0.
     explicit Scheduler(std::size_t jobs);
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -71,6 +94,10 @@ public:
     void cancel();
 
 private:
+    friend class JobSlotRelease;
+    void release_slot();
+    void reacquire_slot();
+
     struct Job {
         std::string name;
         std::vector<JobId> after;
@@ -89,7 +116,7 @@ private:
     std::size_t m_parallelism;
     std::vector<Job> m_jobs;
     std::stop_source m_stop;
-    CancelToken m_token{m_stop.get_token()};
+    CancelToken m_token{m_stop.get_token(), this};
 
     // Shared by the threads of run(); guarded by m_mutex.
     std::mutex m_mutex;
@@ -103,6 +130,8 @@ private:
     std::vector<std::size_t> m_waiting_on;     // per job, dependencies not yet succeeded
     std::vector<std::vector<JobId>> m_dependents;
     std::size_t m_unfinished = 0;              // reachable jobs that have not returned
+    std::size_t m_running = 0;                 // jobs holding a slot (not in a JobSlotRelease)
+    std::size_t m_reacquiring = 0;             // jobs waiting for their slot back
 };
 
 // The default for `--jobs`: the CPUs this process may run on (its affinity mask), at least 1.

@@ -533,6 +533,11 @@ void Solver::run_command_step(StageImage& image, const PlannedStep& step, const 
     std::vector<std::filesystem::path> lowers;
     internal::PreparedRun prepared;
     internal::StepKey key;
+    // The job gives its slot back while it waits for locks (a locked cache mount in prepare_run,
+    // the step's key) and while the command runs: a job that holds a lock while its command runs
+    // must never wait for a slot held by a job that waits for that lock.
+    std::optional<JobSlotRelease> slot;
+    if (info.cancel) slot.emplace(*info.cancel);
     try {
         tree_of(image);
         const internal::RunInputs inputs{
@@ -550,6 +555,7 @@ void Solver::run_command_step(StageImage& image, const PlannedStep& step, const 
     }
     const cache::StepLock lock = lock_step(key.key, info);
     if (reuse(image, key, info)) return;
+    slot.reset();  // unpacking is cbuild's own work
     try {
         lowers = snapshots_of(image);
     } catch (const Error& error) {
@@ -573,7 +579,9 @@ void Solver::run_command_step(StageImage& image, const PlannedStep& step, const 
     spec.should_stop = [&info] { return cancel_requested() || (info.cancel && info.cancel->cancelled()); };
     SandboxResult result;
     try {
+        if (info.cancel) slot.emplace(*info.cancel);
         result = run_in_sandbox(spec);
+        slot.reset();
     } catch (const Error& error) {
         fail_at(source, error.what());
     }

@@ -121,6 +121,41 @@ TEST_F(CacheBuildTest, IndependentStagesRunAtTheSameTime) {
     EXPECT_EQ(test::read_file(m_context / "out/right"), "met\n");
 }
 
+TEST_F(CacheBuildTest, RunCommandsOfThreeStagesRunSideBySideWithTwoJobs) {
+    // Each stage's command waits (bounded) for the other two to have started: with --jobs 2 that
+    // only happens because a RUN gives its job slot back while its command runs.
+    auto stage = [](const std::string& name, const std::string& token) {
+        return "FROM BASE AS " + name + "\nRUN --mount=type=cache,id=three-" + token + ",target=/r touch /r/" +
+               name + " && i=0; while [ \"$(ls /r | wc -l)\" -lt 3 ] && [ $i -lt 600 ]; do sleep 0.05; "
+               "i=$((i+1)); done; test \"$(ls /r | wc -l)\" -ge 3 && echo met > /" + name + "\n";
+    };
+    const std::string token = std::to_string(::getpid());
+    const std::string dockerfile = stage("one", token) + stage("two", token) + stage("three", token) +
+                                   "FROM BASE\nCOPY --from=one /one /one\nCOPY --from=two /two /two\n"
+                                   "COPY --from=three /three /three\n";
+    const auto built = build(dockerfile, "--jobs 2 -t cache/three:1 -o type=local,dest=out");
+    ASSERT_EQ(built.status, 0) << built.output;
+    for (const char* name : {"one", "two", "three"}) EXPECT_EQ(test::read_file(m_context / "out" / name), "met\n");
+}
+
+TEST_F(CacheBuildTest, LockedCacheMountsAcrossStagesDoNotDeadlockTheSlots) {
+    // One stage holds the locked cache mount while its command runs with its slot given back;
+    // the others wait for the lock without holding a slot, so the holder can take one back.
+    std::string dockerfile;
+    const std::string token = std::to_string(::getpid());
+    for (const char* name : {"a", "b", "c"})
+        dockerfile += std::string("FROM BASE AS ") + name + "\nRUN --mount=type=cache,id=locked-" + token +
+                      ",sharing=locked,target=/cache echo " + name + " >> /cache/log && sleep 0.3 && cp /cache/log /" + name +
+                      "\n";
+    dockerfile += "FROM BASE\nCOPY --from=a /a /a\nCOPY --from=b /b /b\nCOPY --from=c /c /c\n";
+    const auto built = build(dockerfile, "--jobs 2 -t cache/locked:1 -o type=local,dest=out");
+    ASSERT_EQ(built.status, 0) << built.output;
+    EXPECT_EQ(test::read_file(m_context / "out/c").size() + test::read_file(m_context / "out/a").size() +
+                  test::read_file(m_context / "out/b").size(),
+              2u + 4u + 6u)
+        << "the three commands ran one after another, each seeing the log of those before";
+}
+
 TEST_F(CacheBuildTest, AFailingStageStopsTheOthersAndIsTheErrorReported) {
     const std::string dockerfile = "FROM BASE AS slow\nRUN sleep 1000\n"
                                    "FROM BASE AS broken\nRUN echo broken-step && exit 7\n"

@@ -25,10 +25,8 @@ constexpr std::uint64_t k_default_capabilities =
 
 bool drop_capabilities(ChildState& state) noexcept {
     for (int number = 0; number < 64; ++number) {
-        const int held = prctl(PR_CAPBSET_READ, number, 0, 0, 0);
-        if (held < 0) break;  // past the kernel's last capability
-        // One the container runtime already dropped needs no CAP_SETPCAP to stay dropped.
-        if (held == 1 && (k_default_capabilities & capability(number)) == 0 && prctl(PR_CAPBSET_DROP, number, 0, 0, 0) != 0)
+        if (prctl(PR_CAPBSET_READ, number, 0, 0, 0) < 0) break;  // past the kernel's last capability
+        if ((k_default_capabilities & capability(number)) == 0 && prctl(PR_CAPBSET_DROP, number, 0, 0, 0) != 0)
             return state.fail("prctl(PR_CAPBSET_DROP)", "");
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return state.fail("prctl(PR_CAP_AMBIENT)", "");

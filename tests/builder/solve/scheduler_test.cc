@@ -137,6 +137,89 @@ TEST(SchedulerTest, RunsIndependentJobsConcurrently) {
     EXPECT_EQ(met, 3) << "the three jobs did not all run at the same time";
 }
 
+TEST(SchedulerTest, AJobThatReleasesItsSlotLetsAnotherStart) {
+    // Two slots, three jobs that each wait, slot released, until all three are waiting: only
+    // possible when a released slot goes to the third job.
+    Scheduler scheduler(2);
+    Rendezvous all_waiting(3);
+    std::atomic<int> met{0};
+    std::vector<JobId> targets;
+    for (int i = 0; i < 3; ++i) {
+        targets.push_back(scheduler.add("job " + std::to_string(i), {}, [&](const CancelToken& token) {
+            const JobSlotRelease slot(token);
+            if (all_waiting.arrive_and_wait()) ++met;
+        }));
+    }
+    scheduler.run(targets);
+    EXPECT_EQ(met, 3) << "a released slot did not let the third job start";
+}
+
+TEST(SchedulerTest, JobsHoldingSlotsNeverExceedTheLimit) {
+    Scheduler scheduler(2);
+    std::atomic<int> holding{0};
+    std::atomic<int> most{0};
+    const auto hold = [&] {
+        const int now = ++holding;
+        int seen = most;
+        while (now > seen && !most.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::yield();
+        --holding;
+    };
+    std::vector<JobId> targets;
+    for (int i = 0; i < 12; ++i) {
+        targets.push_back(scheduler.add("job " + std::to_string(i), {}, [&](const CancelToken& token) {
+            hold();
+            {
+                const JobSlotRelease slot(token);
+                std::this_thread::yield();
+            }
+            hold();  // after taking the slot back
+        }));
+    }
+    scheduler.run(targets);
+    EXPECT_LE(most, 2);
+    EXPECT_GE(most, 1);
+}
+
+TEST(SchedulerTest, ReleasingASlotWithOneJobAtATimeChangesNothing) {
+    Scheduler scheduler(1);
+    std::atomic<int> running{0};
+    std::atomic<int> most{0};
+    std::vector<JobId> targets;
+    for (int i = 0; i < 6; ++i) {
+        targets.push_back(scheduler.add("job " + std::to_string(i), {}, [&](const CancelToken& token) {
+            const JobSlotRelease slot(token);
+            const int now = ++running;
+            int seen = most;
+            while (now > seen && !most.compare_exchange_weak(seen, now)) {
+            }
+            std::this_thread::yield();
+            --running;
+        }));
+    }
+    scheduler.run(targets);
+    EXPECT_EQ(most, 1);
+}
+
+TEST(SchedulerTest, AFailureWhileASlotIsReleasedStillStopsTheRun) {
+    Scheduler scheduler(2);
+    const JobId failing = scheduler.add("failing", {}, [](const CancelToken& token) {
+        const JobSlotRelease slot(token);
+        throw std::runtime_error("boom");
+    });
+    const JobId waiting = scheduler.add("waiting", {}, [](const CancelToken& token) {
+        const JobSlotRelease slot(token);
+        token.wait_for(k_patience);
+    });
+    try {
+        scheduler.run({failing, waiting});
+        FAIL() << "expected the failure";
+    } catch (const std::runtime_error& error) {
+        EXPECT_STREQ(error.what(), "boom");
+    }
+}
+
 TEST(SchedulerTest, OneJobAtATimeWithOneThread) {
     Scheduler scheduler(1);
     std::atomic<int> running{0};
