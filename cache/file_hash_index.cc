@@ -29,10 +29,6 @@ constexpr std::size_t k_max_index_size = std::size_t{1} << 32;
 // Reads of a file being hashed: big enough for few system calls, small enough to allocate.
 constexpr std::size_t k_read_chunk = 1 << 20;
 
-std::int64_t nanoseconds(const struct timespec& time) {
-    return static_cast<std::int64_t>(time.tv_sec) * 1'000'000'000 + time.tv_nsec;
-}
-
 std::uint32_t today() { return static_cast<std::uint32_t>(std::time(nullptr) / 86'400); }
 
 template <typename Number>
@@ -156,12 +152,11 @@ Digest FileHashIndex::hash(const std::filesystem::path& path, const FileIdentity
         }
     }
     ++m_misses;
-    struct timespec started {};
-    ::clock_gettime(CLOCK_REALTIME_COARSE, &started);
+    const std::int64_t started = coarse_clock_now();
     auto [digest, after] = read_and_hash(path, wanted.size);
     // Remembered only when what was read is what `info` describes and no later write can keep
     // the same ctime (see "racily clean" in the header).
-    if (!same_file(entry_for(file_identity(after)), wanted) || wanted.ctime_ns >= nanoseconds(started)) return digest;
+    if (!same_file(entry_for(file_identity(after)), wanted) || wanted.ctime_ns >= started) return digest;
     wanted.last_used_day = m_today;
     wanted.sha256 = raw_sha256(digest);
     const std::lock_guard lock(m_mutex);

@@ -17,6 +17,7 @@
 
 #include "builder/snapshot/internal/image_path.h"
 #include "common/error.h"
+#include "common/file_identity.h"
 #include "common/unique_fd.h"
 
 namespace cbuild::builder::internal {
@@ -24,10 +25,6 @@ namespace cbuild::builder::internal {
 namespace {
 
 constexpr std::string_view k_magic = "cbuild-copy-memo 1";
-
-std::int64_t nanoseconds(const struct timespec& time) {
-    return static_cast<std::int64_t>(time.tv_sec) * 1'000'000'000 + time.tv_nsec;
-}
 
 // Feeds one entry's stat record to `hash`; false when its ctime is not older than the walk's
 // start (`started`), so that a later write could leave its stat unchanged.
@@ -160,9 +157,7 @@ std::optional<Digest> copy_fingerprint(const Digest& parent, const CopyRequest& 
     field("flags", std::string(request.parents ? "parents " : "") + (request.link ? "link" : ""));
     for (const std::string& exclude : request.excludes) field("exclude", exclude);
     for (const std::string& pattern : ignore.patterns()) field("ignore", pattern);
-    struct timespec now {};
-    ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
-    const std::int64_t started = nanoseconds(now);
+    const std::int64_t started = coarse_clock_now();
     for (const std::string& source : request.sources) {
         if (has_wildcard(source)) return std::nullopt;
         const std::string relative = clamp_path(source);

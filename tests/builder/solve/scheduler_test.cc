@@ -26,6 +26,25 @@ using JobId = Scheduler::JobId;
 
 constexpr std::chrono::seconds k_patience{60};
 
+// How many jobs are inside a section at once, and the most there ever were.
+class Occupancy {
+public:
+    // Enters, yields so that others may come in, and leaves.
+    void pass_through() {
+        const int now = ++m_inside;
+        int seen = m_most;
+        while (now > seen && !m_most.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::yield();
+        --m_inside;
+    }
+    int most() const { return m_most; }
+
+private:
+    std::atomic<int> m_inside{0};
+    std::atomic<int> m_most{0};
+};
+
 // Lets `count` threads wait until all of them have arrived.
 class Rendezvous {
 public:
@@ -156,50 +175,35 @@ TEST(SchedulerTest, AJobThatReleasesItsSlotLetsAnotherStart) {
 
 TEST(SchedulerTest, JobsHoldingSlotsNeverExceedTheLimit) {
     Scheduler scheduler(2);
-    std::atomic<int> holding{0};
-    std::atomic<int> most{0};
-    const auto hold = [&] {
-        const int now = ++holding;
-        int seen = most;
-        while (now > seen && !most.compare_exchange_weak(seen, now)) {
-        }
-        std::this_thread::yield();
-        --holding;
-    };
+    Occupancy holding;
     std::vector<JobId> targets;
     for (int i = 0; i < 12; ++i) {
         targets.push_back(scheduler.add("job " + std::to_string(i), {}, [&](const CancelToken& token) {
-            hold();
+            holding.pass_through();
             {
                 const JobSlotRelease slot(token);
                 std::this_thread::yield();
             }
-            hold();  // after taking the slot back
+            holding.pass_through();  // after taking the slot back
         }));
     }
     scheduler.run(targets);
-    EXPECT_LE(most, 2);
-    EXPECT_GE(most, 1);
+    EXPECT_LE(holding.most(), 2);
+    EXPECT_GE(holding.most(), 1);
 }
 
 TEST(SchedulerTest, ReleasingASlotWithOneJobAtATimeChangesNothing) {
     Scheduler scheduler(1);
-    std::atomic<int> running{0};
-    std::atomic<int> most{0};
+    Occupancy running;
     std::vector<JobId> targets;
     for (int i = 0; i < 6; ++i) {
         targets.push_back(scheduler.add("job " + std::to_string(i), {}, [&](const CancelToken& token) {
             const JobSlotRelease slot(token);
-            const int now = ++running;
-            int seen = most;
-            while (now > seen && !most.compare_exchange_weak(seen, now)) {
-            }
-            std::this_thread::yield();
-            --running;
+            running.pass_through();
         }));
     }
     scheduler.run(targets);
-    EXPECT_EQ(most, 1);
+    EXPECT_EQ(running.most(), 1);
 }
 
 TEST(SchedulerTest, AFailureWhileASlotIsReleasedStillStopsTheRun) {
@@ -222,21 +226,13 @@ TEST(SchedulerTest, AFailureWhileASlotIsReleasedStillStopsTheRun) {
 
 TEST(SchedulerTest, OneJobAtATimeWithOneThread) {
     Scheduler scheduler(1);
-    std::atomic<int> running{0};
-    std::atomic<int> most{0};
+    Occupancy running;
     std::vector<JobId> targets;
-    for (int i = 0; i < 20; ++i) {
-        targets.push_back(scheduler.add("job " + std::to_string(i), {}, [&](const CancelToken&) {
-            const int now = ++running;
-            int seen = most;
-            while (now > seen && !most.compare_exchange_weak(seen, now)) {
-            }
-            std::this_thread::yield();
-            --running;
-        }));
-    }
+    for (int i = 0; i < 20; ++i)
+        targets.push_back(
+            scheduler.add("job " + std::to_string(i), {}, [&](const CancelToken&) { running.pass_through(); }));
     scheduler.run(targets);
-    EXPECT_EQ(most, 1);
+    EXPECT_EQ(running.most(), 1);
 }
 
 TEST(SchedulerTest, StartsReadyJobsInTheOrderAdded) {
