@@ -40,8 +40,6 @@ declare -A published=(
   [buildah-chroot.E]=7.62 [buildah-chroot.E3]=4.80
 )
 
-now() { date +%s.%N; }
-since() { awk -v a="$(now)" -v b="$1" 'BEGIN { print a - b }'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 record() { echo "$1=$2" >> "$results"; }
 get() { awk -F= -v k="$1" '$1 == k { v = $2 } END { print v }' "$results"; }
@@ -100,11 +98,12 @@ cleanup() {
 trap cleanup EXIT
 
 # Times "$@" (output to $work/peer.log); fails the peer, not the script, when it fails.
+# The clock is bash's own, as in scenario_bce.sh, so that no fork is timed with the build.
 peer_time() {
-  local start
-  start=$(now)
+  local start=${EPOCHREALTIME/,/.}
   if ! "$@" > "$work/peer.log" 2>&1; then tail -n 20 "$work/peer.log" >&2; return 1; fi
-  since "$start"
+  local end=${EPOCHREALTIME/,/.}
+  awk -v a="$end" -v b="$start" 'BEGIN { print a - b }'
 }
 
 # Measures one peer through hooks: <peer>_reset (an empty build cache, the base image present),

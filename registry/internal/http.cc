@@ -1,14 +1,14 @@
 #include "registry/internal/http.h"
 
-#include <curl/curl.h>
 
 #include <algorithm>
 #include <cctype>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "registry/internal/curl_library.h"
 
 namespace cbuild::registry::internal {
 namespace {
@@ -16,6 +16,7 @@ namespace {
 struct Transfer {
     const HttpRequest* request = nullptr;
     HttpResponse* response = nullptr;
+    const CurlLibrary* curl = nullptr;
     CURL* handle = nullptr;
     std::exception_ptr failure{};
     bool too_large = false;
@@ -56,7 +57,7 @@ std::size_t on_data(char* data, std::size_t size, std::size_t count, void* user)
     auto* transfer = static_cast<Transfer*>(user);
     const std::size_t length = size * count;
     long status = 0;
-    curl_easy_getinfo(transfer->handle, CURLINFO_RESPONSE_CODE, &status);
+    transfer->curl->easy_getinfo(transfer->handle, CURLINFO_RESPONSE_CODE, &status);
     try {
         if (status >= 200 && status < 300 && transfer->request->on_body) {
             if (!transfer->body_started) {
@@ -102,16 +103,11 @@ std::size_t on_read(char* data, std::size_t size, std::size_t count, void* user)
     }
 }
 
-void global_init() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 struct HandleDeleter {
-    void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
+    void operator()(CURL* handle) const { curl_library().easy_cleanup(handle); }
 };
 struct ListDeleter {
-    void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+    void operator()(curl_slist* list) const { curl_library().slist_free_all(list); }
 };
 
 }  // namespace
@@ -123,13 +119,13 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 }
 
 HttpResponse perform(const HttpRequest& request) {
-    global_init();
-    std::unique_ptr<CURL, HandleDeleter> handle(curl_easy_init());
+    const CurlLibrary& curl = curl_library();
+    std::unique_ptr<CURL, HandleDeleter> handle(curl.easy_init());
     if (!handle) throw HttpTransportError("cannot create a libcurl handle", false, 0);
     CURL* h = handle.get();
 
     HttpResponse response;
-    Transfer transfer{.request = &request, .response = &response, .handle = h};
+    Transfer transfer{.request = &request, .response = &response, .curl = &curl, .handle = h};
 
     std::unique_ptr<curl_slist, ListDeleter> headers;
     std::vector<std::string> header_lines = request.headers;
@@ -137,61 +133,61 @@ HttpResponse perform(const HttpRequest& request) {
     // No "Expect: 100-continue": registries answer at once, and the wait would cost a second.
     if (sends_body) header_lines.emplace_back("Expect:");
     for (const auto& header : header_lines) {
-        curl_slist* grown = curl_slist_append(headers.get(), header.c_str());
+        curl_slist* grown = curl.slist_append(headers.get(), header.c_str());
         if (!grown) throw HttpTransportError("out of memory building headers", false, 0);
         (void)headers.release();
         headers.reset(grown);
     }
 
-    curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "cbuild");
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl.easy_setopt(h, CURLOPT_URL, request.url.c_str());
+    curl.easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+    curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl.easy_setopt(h, CURLOPT_USERAGENT, "cbuild");
+    curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
     // A stalled transfer (under 1 byte/s for a minute) is a connection error, so it is retried.
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &transfer);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
+    curl.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl.easy_setopt(h, CURLOPT_HEADERDATA, &transfer);
+    curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl.easy_setopt(h, CURLOPT_WRITEDATA, &transfer);
     if (request.method == "HEAD")
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        curl.easy_setopt(h, CURLOPT_NOBODY, 1L);
     else if (request.method != "GET")
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+        curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
     if (sends_body) {
         // UPLOAD sends Content-Length from INFILESIZE; CUSTOMREQUEST above sets the method.
         const std::int64_t size = request.body ? request.body->size : 0;
-        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
-        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(h, CURLOPT_READDATA, &transfer);
+        curl.easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl.easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+        curl.easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl.easy_setopt(h, CURLOPT_READDATA, &transfer);
     }
     if (request.basic_auth) {
-        curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-        curl_easy_setopt(h, CURLOPT_USERNAME, request.basic_auth->first.c_str());
-        curl_easy_setopt(h, CURLOPT_PASSWORD, request.basic_auth->second.c_str());
+        curl.easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+        curl.easy_setopt(h, CURLOPT_USERNAME, request.basic_auth->first.c_str());
+        curl.easy_setopt(h, CURLOPT_PASSWORD, request.basic_auth->second.c_str());
     }
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, request.tls.verify ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, request.tls.verify ? 2L : 0L);
-    if (!request.tls.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, request.tls.ca_file.c_str());
-    if (!request.tls.cert_file.empty()) curl_easy_setopt(h, CURLOPT_SSLCERT, request.tls.cert_file.c_str());
-    if (!request.tls.key_file.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, request.tls.key_file.c_str());
+    curl.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, request.tls.verify ? 1L : 0L);
+    curl.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, request.tls.verify ? 2L : 0L);
+    if (!request.tls.ca_file.empty()) curl.easy_setopt(h, CURLOPT_CAINFO, request.tls.ca_file.c_str());
+    if (!request.tls.cert_file.empty()) curl.easy_setopt(h, CURLOPT_SSLCERT, request.tls.cert_file.c_str());
+    if (!request.tls.key_file.empty()) curl.easy_setopt(h, CURLOPT_SSLKEY, request.tls.key_file.c_str());
 
-    const CURLcode code = curl_easy_perform(h);
+    const CURLcode code = curl.easy_perform(h);
     if (transfer.failure) std::rethrow_exception(transfer.failure);
     if (transfer.too_large)
         throw HttpBodyTooLarge("response body over " + std::to_string(request.max_collected_body) +
                                " bytes");
     if (code != CURLE_OK) {
         const bool tls = code == CURLE_SSL_CONNECT_ERROR;
-        throw HttpTransportError(curl_easy_strerror(code), tls, response.streamed_bytes);
+        throw HttpTransportError(curl.easy_strerror(code), tls, response.streamed_bytes);
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
+    curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
     char* redirect = nullptr;
-    if (curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &redirect) == CURLE_OK && redirect)
+    if (curl.easy_getinfo(h, CURLINFO_REDIRECT_URL, &redirect) == CURLE_OK && redirect)
         response.redirect_url = redirect;
     return response;
 }

@@ -1,11 +1,11 @@
 #include "registry/internal/wire.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <nlohmann/json.hpp>
+
+#include "registry/internal/curl_library.h"
 
 namespace cbuild::registry::internal {
 namespace {
@@ -85,7 +85,7 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value,
         return std::chrono::seconds(std::stol(std::string(value)));
     }
     const std::string text(value);
-    const time_t when = curl_getdate(text.c_str(), nullptr);
+    const time_t when = curl_library().getdate(text.c_str(), nullptr);
     if (when == -1) return std::nullopt;
     const auto delta = std::chrono::system_clock::from_time_t(when) - now;
     return std::max(std::chrono::seconds(0), std::chrono::duration_cast<std::chrono::seconds>(delta));

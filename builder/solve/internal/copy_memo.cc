@@ -13,6 +13,8 @@
 #include <thread>
 #include <cerrno>
 #include <fstream>
+#include <functional>
+#include <string_view>
 #include <vector>
 
 #include "builder/snapshot/internal/image_path.h"
@@ -28,7 +30,7 @@ constexpr std::string_view k_magic = "cbuild-copy-memo 1";
 
 // Feeds one entry's stat record to `hash`; false when its ctime is not older than the walk's
 // start (`started`), so that a later write could leave its stat unchanged.
-bool record(Sha256& hash, const struct stat& st, const std::string& path, std::int64_t started) {
+bool record(Sha256& hash, const struct stat& st, std::string_view path, std::int64_t started) {
     if (nanoseconds(st.st_ctim) >= started) return false;
     const std::uint64_t fields[] = {static_cast<std::uint64_t>(st.st_mode),
                                     static_cast<std::uint64_t>(st.st_uid),
@@ -45,23 +47,36 @@ bool record(Sha256& hash, const struct stat& st, const std::string& path, std::i
     return true;
 }
 
-// The names in the directory open at `fd`, sorted, without . and ..
-std::vector<std::string> sorted_names(int fd, const std::string& shown) {
-    DIR* dir = ::fdopendir(::dup(fd));
-    if (!dir) throw IoError(shown, "opendir", errno);
-    std::vector<std::string> names;
-    errno = 0;
-    while (const dirent* entry = ::readdir(dir)) {
-        const std::string_view child = entry->d_name;
-        if (child != "." && child != "..") names.emplace_back(child);
-        errno = 0;
+// The names in one directory, sorted, without . and .. ; read with getdents64 straight into one
+// buffer, since a context walk reads hundreds of directories and stdio's DIR adds a dup, two
+// fcntl calls, a close and a string per name to each.
+class DirectoryNames {
+public:
+    DirectoryNames(int fd, const std::function<std::string()>& shown) {
+        std::size_t used = 0;
+        for (;;) {
+            if (m_buffer.size() - used < k_chunk) m_buffer.resize(used + k_chunk);
+            const ssize_t got = ::getdents64(fd, m_buffer.data() + used, m_buffer.size() - used);
+            if (got < 0) throw IoError(shown(), "getdents64", errno);
+            if (got == 0) break;
+            used += static_cast<std::size_t>(got);
+        }
+        for (std::size_t at = 0; at < used;) {
+            const auto* entry = reinterpret_cast<const struct dirent64*>(m_buffer.data() + at);
+            const std::string_view name = entry->d_name;
+            if (name != "." && name != "..") m_names.push_back(name);
+            at += entry->d_reclen;
+        }
+        std::sort(m_names.begin(), m_names.end());
     }
-    const int error = errno;
-    ::closedir(dir);
-    if (error != 0) throw IoError(shown, "readdir", error);
-    std::sort(names.begin(), names.end());
-    return names;
-}
+
+    const std::vector<std::string_view>& names() const { return m_names; }
+
+private:
+    static constexpr std::size_t k_chunk = 32 * 1024;
+    std::vector<char> m_buffer;
+    std::vector<std::string_view> m_names;  // into m_buffer, each followed by the d_name's NUL
+};
 
 struct Entry {
     struct stat st {};
@@ -70,28 +85,46 @@ struct Entry {
 
 // lstat of `name` in `dir_fd` (AT_FDCWD: a whole path), and a descriptor when it is a
 // directory; nullopt when it vanished.
-std::optional<Entry> open_entry(int dir_fd, const char* name, const std::string& shown) {
+std::optional<Entry> open_entry(int dir_fd, const char* name, const std::function<std::string()>& shown) {
     Entry entry;
     if (::fstatat(dir_fd, name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) return std::nullopt;
-        throw IoError(shown, "lstat", errno);
+        throw IoError(shown(), "lstat", errno);
     }
     if (S_ISDIR(entry.st.st_mode)) {
         entry.fd = UniqueFd(::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!entry.fd) throw IoError(shown, "open", errno);
+        if (!entry.fd) throw IoError(shown(), "open", errno);
     }
     return entry;
 }
 
-// `name` and everything below it, in sorted order, into `hash`; false as record() is.
-bool add_tree(Sha256& hash, int dir_fd, const char* name, const std::string& path, const std::string& shown,
-              std::int64_t started) {
+// One source root being walked: its place on the host, and the path its entries are recorded
+// under. `path` is a buffer each level appends its name to and trims back, so a walk of
+// 20,000 files makes no string per file; error messages rebuild the host path from it.
+struct Walk {
+    const std::filesystem::path& root;
+    std::size_t root_length;  // of the recorded path of the root itself
+    std::string path;
+    std::int64_t started;
+
+    std::string shown() const { return root.string() + path.substr(root_length); }
+};
+
+// The entry `name` (already appended to walk.path) and everything below it, in sorted order,
+// into `hash`; false as record() is.
+bool add_tree(Sha256& hash, int dir_fd, const char* name, Walk& walk) {
+    const auto shown = [&] { return walk.shown(); };
     const std::optional<Entry> entry = open_entry(dir_fd, name, shown);
-    if (!entry || !record(hash, entry->st, path, started)) return false;
+    if (!entry || !record(hash, entry->st, walk.path, walk.started)) return false;
     if (!entry->fd) return true;
-    for (const std::string& child : sorted_names(entry->fd.get(), shown))
-        if (!add_tree(hash, entry->fd.get(), child.c_str(), path + "/" + child, shown + "/" + child, started))
-            return false;
+    const DirectoryNames children(entry->fd.get(), shown);
+    const std::size_t length = walk.path.size();
+    for (const std::string_view child : children.names()) {
+        walk.path.append("/").append(child);
+        const bool fresh = add_tree(hash, entry->fd.get(), child.data(), walk);
+        walk.path.resize(length);
+        if (!fresh) return false;
+    }
     return true;
 }
 
@@ -99,21 +132,25 @@ bool add_tree(Sha256& hash, int dir_fd, const char* name, const std::string& pat
 // subtree as its own digest. The subtrees are walked on several threads, since a walk of a
 // large context is stat calls the kernel answers from its caches, on any core.
 bool add_root(Sha256& hash, const std::filesystem::path& root, const std::string& path, std::int64_t started) {
-    const std::optional<Entry> entry = open_entry(AT_FDCWD, root.c_str(), root.string());
+    const auto shown = [&] { return root.string(); };
+    const std::optional<Entry> entry = open_entry(AT_FDCWD, root.c_str(), shown);
     if (!entry || !record(hash, entry->st, path, started)) return false;
     if (!entry->fd) return true;
-    const std::vector<std::string> names = sorted_names(entry->fd.get(), root.string());
+    const DirectoryNames children(entry->fd.get(), shown);
+    const std::vector<std::string_view>& names = children.names();
     std::vector<std::optional<Digest>> subtrees(names.size());
     std::atomic<std::size_t> next = 0;
     std::atomic<bool> stale = false;
     std::exception_ptr failure;
     std::mutex failure_mutex;
     const auto work = [&] {
+        Walk walk{.root = root, .root_length = path.size(), .path = path, .started = started};
         for (std::size_t i = next++; i < names.size() && !stale; i = next++) {
             try {
                 Sha256 subtree;
-                if (add_tree(subtree, entry->fd.get(), names[i].c_str(), path + "/" + names[i],
-                             (root / names[i]).string(), started))
+                walk.path.resize(path.size());
+                walk.path.append("/").append(names[i]);
+                if (add_tree(subtree, entry->fd.get(), names[i].data(), walk))
                     subtrees[i] = subtree.finish();
                 else
                     stale = true;
