@@ -68,10 +68,11 @@ void AtomicFile::write(std::span<const std::byte> bytes) {
     }
 }
 
-void AtomicFile::commit() {
+void AtomicFile::commit(Durability durability) {
     if (m_fd < 0)
         throw Error("`" + m_path.string() + "`: commit after a commit or a failed commit");
-    if (::fsync(m_fd) != 0) throw IoError(m_path.string(), "fsync (temporary file)", errno);
+    const bool synced = durability == Durability::synced;
+    if (synced && ::fsync(m_fd) != 0) throw IoError(m_path.string(), "fsync (temporary file)", errno);
     if (::fchmod(m_fd, m_mode) != 0)
         throw IoError(m_path.string(), "fchmod (temporary file)", errno);
     const int fd = std::exchange(m_fd, -1);
@@ -83,13 +84,24 @@ void AtomicFile::commit() {
     // writer's mkostemp may already have taken.
     m_committed = true;
     m_temp_path.clear();
-    sync_directory(directory_of(m_path));
+    if (synced) sync_directory(directory_of(m_path));
 }
 
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes, mode_t mode) {
     AtomicFile file(path, mode);
     file.write(bytes);
     file.commit();
+}
+
+bool replace_cache_file(const std::filesystem::path& path, std::string_view bytes) noexcept {
+    try {
+        AtomicFile file(path);
+        file.write(bytes);
+        file.commit(AtomicFile::Durability::unsynced);
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
 }
 
 void sync_directory(const std::filesystem::path& directory) {

@@ -35,11 +35,15 @@ public:
     void write(std::span<const std::byte> bytes) override;
     using ByteSink::write;
 
+    // Whether commit() makes the new content survive a crash, or only appear whole.
+    enum class Durability { synced, unsynced };
+
     // Makes the written bytes the content of the target: fsyncs the file, sets its mode, renames
     // it over the target and fsyncs the directory, so the new content survives a crash once
-    // commit() returns. Throws IoError naming the failed call; if that happens before the
-    // rename, the target keeps its old content. May be called once.
-    void commit();
+    // commit() returns (`unsynced`: no fsync, for caches whose loss costs only time). Throws
+    // IoError naming the failed call; if that happens before the rename, the target keeps its
+    // old content. May be called once.
+    void commit(Durability durability = Durability::synced);
 
     // The target path given to the constructor.
     const std::filesystem::path& path() const { return m_path; }
@@ -58,6 +62,11 @@ private:
 // Throws IoError as AtomicFile does; on error the old content is left in place.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes,
                            mode_t mode = 0644);
+
+// Replaces (or creates) `path` with `bytes`, whole or not at all but not synced to disk: for a
+// cache whose loss after a crash costs only time. Best effort: false on any error, after which
+// the old content is left in place and no temporary file.
+bool replace_cache_file(const std::filesystem::path& path, std::string_view bytes) noexcept;
 
 // Flushes `directory`'s entries to disk, so that a rename or a new file inside it survives a
 // crash (a file's own fsync does not cover its name). Throws IoError.

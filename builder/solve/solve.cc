@@ -385,7 +385,8 @@ void Solver::copy_step(StageImage& image, const PlannedStep& step, const StepInf
     std::optional<Digest> fingerprint;
     if (!is_add && step.stage_inputs.empty() && step.image_inputs.empty() && !info.no_cache) {
         try {
-            fingerprint = internal::copy_fingerprint(image.key, request, text, m_options.context_dir, m_options.context_ignore);
+            fingerprint = internal::copy_fingerprint(image.key, request, text, m_options.context_dir, m_options.context_ignore,
+                                                      m_cache.dir());
         } catch (const Error& error) {
             fail_at(source, error.what());
         }

@@ -1,10 +1,8 @@
 #include "builder/solve/internal/copy_memo.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,6 +16,8 @@
 #include <vector>
 
 #include "builder/snapshot/internal/image_path.h"
+#include "builder/solve/internal/directory_listings.h"
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/file_identity.h"
 #include "common/unique_fd.h"
@@ -47,37 +47,6 @@ bool record(Sha256& hash, const struct stat& st, std::string_view path, std::int
     return true;
 }
 
-// The names in one directory, sorted, without . and .. ; read with getdents64 straight into one
-// buffer, since a context walk reads hundreds of directories and stdio's DIR adds a dup, two
-// fcntl calls, a close and a string per name to each.
-class DirectoryNames {
-public:
-    DirectoryNames(int fd, const std::function<std::string()>& shown) {
-        std::size_t used = 0;
-        for (;;) {
-            if (m_buffer.size() - used < k_chunk) m_buffer.resize(used + k_chunk);
-            const ssize_t got = ::getdents64(fd, m_buffer.data() + used, m_buffer.size() - used);
-            if (got < 0) throw IoError(shown(), "getdents64", errno);
-            if (got == 0) break;
-            used += static_cast<std::size_t>(got);
-        }
-        for (std::size_t at = 0; at < used;) {
-            const auto* entry = reinterpret_cast<const struct dirent64*>(m_buffer.data() + at);
-            const std::string_view name = entry->d_name;
-            if (name != "." && name != "..") m_names.push_back(name);
-            at += entry->d_reclen;
-        }
-        std::sort(m_names.begin(), m_names.end());
-    }
-
-    const std::vector<std::string_view>& names() const { return m_names; }
-
-private:
-    static constexpr std::size_t k_chunk = 32 * 1024;
-    std::vector<char> m_buffer;
-    std::vector<std::string_view> m_names;  // into m_buffer, each followed by the d_name's NUL
-};
-
 struct Entry {
     struct stat st {};
     UniqueFd fd;  // a directory's, to read it
@@ -98,53 +67,79 @@ std::optional<Entry> open_entry(int dir_fd, const char* name, const std::functio
     return entry;
 }
 
-// One source root being walked: its place on the host, and the path its entries are recorded
-// under. `path` is a buffer each level appends its name to and trims back, so a walk of
-// 20,000 files makes no string per file; error messages rebuild the host path from it.
+// One thread's walk below a source root: the root's place on the host, the path entries are
+// recorded under, the directory listings of the last walk and the ones this walk sees. `path`
+// is a buffer each level appends its name to and trims back, so a walk of 20,000 files makes no
+// string per file; error messages rebuild the host path from it.
 struct Walk {
     const std::filesystem::path& root;
     std::size_t root_length;  // of the recorded path of the root itself
     std::string path;
     std::int64_t started;
+    const DirectoryListings& known;
+    ListingWriter seen;
 
     std::string shown() const { return root.string() + path.substr(root_length); }
 };
 
+bool add_tree(Sha256& hash, int dir_fd, const char* name, Walk& walk);
+
+// The children of the directory `dir` (at walk.path), in sorted order, into `hash`; their names
+// from the last walk's listing when the directory is unchanged since, else from the directory.
+bool add_children(Sha256& hash, const Entry& dir, Walk& walk) {
+    std::optional<NameList> names = walk.known.find(dir.st);
+    const bool read_here = !names;
+    std::string read;
+    if (read_here) {
+        read = read_directory_names(dir.fd.get(), walk.shown());
+        names.emplace(read);
+    }
+    walk.seen.add(dir.st, names->bytes(), read_here);
+    const std::size_t length = walk.path.size();
+    return names->each([&](std::string_view child) {
+        walk.path.append("/").append(child);
+        const bool trusted = add_tree(hash, dir.fd.get(), child.data(), walk);
+        walk.path.resize(length);
+        return trusted;
+    });
+}
+
 // The entry `name` (already appended to walk.path) and everything below it, in sorted order,
 // into `hash`; false as record() is.
 bool add_tree(Sha256& hash, int dir_fd, const char* name, Walk& walk) {
-    const auto shown = [&] { return walk.shown(); };
-    const std::optional<Entry> entry = open_entry(dir_fd, name, shown);
+    const std::optional<Entry> entry = open_entry(dir_fd, name, [&] { return walk.shown(); });
     if (!entry || !record(hash, entry->st, walk.path, walk.started)) return false;
-    if (!entry->fd) return true;
-    const DirectoryNames children(entry->fd.get(), shown);
-    const std::size_t length = walk.path.size();
-    for (const std::string_view child : children.names()) {
-        walk.path.append("/").append(child);
-        const bool fresh = add_tree(hash, entry->fd.get(), child.data(), walk);
-        walk.path.resize(length);
-        if (!fresh) return false;
-    }
-    return true;
+    return !entry->fd || add_children(hash, *entry, walk);
 }
 
 // A source root and everything below it into `hash`: the root's record, then each child's
 // subtree as its own digest. The subtrees are walked on several threads, since a walk of a
-// large context is stat calls the kernel answers from its caches, on any core.
-bool add_root(Sha256& hash, const std::filesystem::path& root, const std::string& path, std::int64_t started) {
+// large context is stat calls the kernel answers from its caches, on any core. The directory
+// listings for the root live in `listings_file`, rewritten when the walk saw others.
+bool add_root(Sha256& hash, const std::filesystem::path& root, const std::string& path, std::int64_t started,
+              const std::filesystem::path& listings_file) {
     const auto shown = [&] { return root.string(); };
     const std::optional<Entry> entry = open_entry(AT_FDCWD, root.c_str(), shown);
     if (!entry || !record(hash, entry->st, path, started)) return false;
     if (!entry->fd) return true;
-    const DirectoryNames children(entry->fd.get(), shown);
-    const std::vector<std::string_view>& names = children.names();
+    const DirectoryListings known(listings_file);
+    const std::optional<NameList> known_names = known.find(entry->st);
+    const std::string names_bytes = known_names ? std::string(known_names->bytes()) : read_directory_names(entry->fd.get(), root.string());
+    std::vector<std::string_view> names;
+    NameList(names_bytes).each([&](std::string_view name) {
+        names.push_back(name);
+        return true;
+    });
     std::vector<std::optional<Digest>> subtrees(names.size());
     std::atomic<std::size_t> next = 0;
     std::atomic<bool> stale = false;
     std::exception_ptr failure;
     std::mutex failure_mutex;
-    const auto work = [&] {
-        Walk walk{.root = root, .root_length = path.size(), .path = path, .started = started};
+    const std::size_t helpers = std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), 8) - 1;
+    std::vector<Walk> walks;
+    for (std::size_t i = 0; i <= helpers; ++i)
+        walks.push_back(Walk{.root = root, .root_length = path.size(), .path = path, .started = started, .known = known, .seen = {}});
+    const auto work = [&](Walk& walk) {
         for (std::size_t i = next++; i < names.size() && !stale; i = next++) {
             try {
                 Sha256 subtree;
@@ -161,14 +156,17 @@ bool add_root(Sha256& hash, const std::filesystem::path& root, const std::string
             }
         }
     };
-    const std::size_t helpers = std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), 8) - 1;
     std::vector<std::thread> threads;
-    for (std::size_t i = 0; i < helpers && i + 1 < names.size(); ++i) threads.emplace_back(work);
-    work();
+    for (std::size_t i = 0; i < helpers && i + 1 < names.size(); ++i) threads.emplace_back(work, std::ref(walks[i + 1]));
+    work(walks[0]);
     for (std::thread& thread : threads) thread.join();
     if (failure) std::rethrow_exception(failure);
     if (stale) return false;
     for (const std::optional<Digest>& subtree : subtrees) hash.update(subtree->to_string());
+    ListingWriter seen;
+    seen.add(entry->st, names_bytes, !known_names);
+    for (const Walk& walk : walks) seen.add(walk.seen);
+    if (seen.differs_from(known)) seen.save(listings_file);
     return true;
 }
 
@@ -177,7 +175,8 @@ bool has_wildcard(const std::string& source) { return source.find_first_of("*?[\
 }  // namespace
 
 std::optional<Digest> copy_fingerprint(const Digest& parent, const CopyRequest& request, const std::string& instruction_text,
-                                       const std::filesystem::path& context, const parser::PatternMatcher& ignore) {
+                                       const std::filesystem::path& context, const parser::PatternMatcher& ignore,
+                                       const std::filesystem::path& cache_dir) {
     if (!request.inline_files.empty() || request.sources.empty()) return std::nullopt;
     Sha256 hash;
     const auto field = [&](std::string_view name, std::string_view value) {
@@ -207,7 +206,8 @@ std::optional<Digest> copy_fingerprint(const Digest& parent, const CopyRequest& 
             struct stat st {};
             if (::lstat(root.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) return std::nullopt;
         }
-        if (!add_root(hash, root, relative, started)) return std::nullopt;
+        const std::filesystem::path listings = cache_dir / "copy-memo" / ("dirs-" + sha256_of(root.string()).hex());
+        if (!add_root(hash, root, relative, started, listings)) return std::nullopt;
     }
     return hash.finish();
 }
@@ -228,19 +228,7 @@ void remember_copy_key(const std::filesystem::path& cache_dir, const Digest& fin
     const std::filesystem::path dir = cache_dir / "copy-memo";
     std::error_code error;
     std::filesystem::create_directories(dir, error);
-    if (error) return;
-    // Written beside its final name and renamed, so a reader sees a whole memo or none.
-    const std::filesystem::path temp = dir / ("." + fingerprint.hex() + ".tmp." + std::to_string(::gettid()));
-    {
-        std::ofstream out(temp, std::ios::trunc);
-        out << k_magic << "\n" << key.to_string() << "\n";
-        if (!out.flush()) {
-            std::filesystem::remove(temp, error);
-            return;
-        }
-    }
-    std::filesystem::rename(temp, dir / fingerprint.hex(), error);
-    if (error) std::filesystem::remove(temp, error);
+    if (!error) replace_cache_file(dir / fingerprint.hex(), std::string(k_magic) + "\n" + key.to_string() + "\n");
 }
 
 }  // namespace cbuild::builder::internal

@@ -7,8 +7,9 @@
 // right, and the long way then records the memo for next time.
 //
 // Memo files live in <cache dir>/copy-memo/<fingerprint hex>; each holds the magic line
-// "cbuild-copy-memo 1" and the key ("sha256:…"). They are written without fsync (losing one
-// costs one long way) and removed by prune with the records.
+// "cbuild-copy-memo 1" and the key ("sha256:…"). Beside them, dirs-<sha256 of a source root's
+// path> holds the walk's directory listings for that root. They are written without fsync
+// (losing one costs one long way) and removed by prune with the records.
 
 #include <filesystem>
 #include <optional>
@@ -25,10 +26,12 @@ namespace cbuild::builder::internal {
 // every file below it: path, type, mode, owner, size, modification and change times, inode,
 // device. Nullopt when the copy cannot be fingerprinted this simply (heredocs, a wildcard, a
 // source that is missing or a symlink), and when a file changed so recently that a later write
-// could leave its stat unchanged (FileHashIndex's racily clean files). Throws IoError when a
-// directory cannot be read.
+// could leave its stat unchanged (FileHashIndex's racily clean files). The walk reads the names
+// in unchanged directories from the listings it keeps in the cache at `cache_dir`
+// (directory_listings.h). Throws IoError when a directory cannot be read.
 std::optional<Digest> copy_fingerprint(const Digest& parent, const CopyRequest& request, const std::string& instruction_text,
-                                       const std::filesystem::path& context, const parser::PatternMatcher& ignore);
+                                       const std::filesystem::path& context, const parser::PatternMatcher& ignore,
+                                       const std::filesystem::path& cache_dir);
 
 // The key remembered under `fingerprint` in the cache at `cache_dir`, or nullopt.
 std::optional<Digest> recall_copy_key(const std::filesystem::path& cache_dir, const Digest& fingerprint);

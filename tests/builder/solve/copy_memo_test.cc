@@ -62,11 +62,12 @@ protected:
     }
 
     std::optional<Digest> fingerprint(const CopyRequest& copy, const Digest& parent = k_parent) {
-        return copy_fingerprint(parent, copy, "COPY", m_context, parser::PatternMatcher());
+        return copy_fingerprint(parent, copy, "COPY", m_context, parser::PatternMatcher(), m_cache);
     }
 
     test::TempDir m_temp;
     fs::path m_context = m_temp.path() / "context";
+    fs::path m_cache = m_temp.path() / "cache";
 };
 
 TEST_F(CopyMemoTest, AnUnchangedContextGivesTheSameFingerprint) {
@@ -85,7 +86,7 @@ TEST_F(CopyMemoTest, EachInputChangesTheFingerprint) {
     CopyRequest chowned = request({"."});
     chowned.chown = "1:1";
     EXPECT_NE(fingerprint(chowned), base);
-    EXPECT_NE(copy_fingerprint(k_parent, request({"."}), "COPY", m_context, parser::PatternMatcher({"README"})), base);
+    EXPECT_NE(copy_fingerprint(k_parent, request({"."}), "COPY", m_context, parser::PatternMatcher({"README"}), m_cache), base);
 
     test::write_file(m_context / "app" / "lib" / "util.sh", "false\n");  // same size, deep in the tree
     settle();
@@ -128,6 +129,40 @@ TEST_F(CopyMemoTest, AFileChangedThisClockTickIsNotTrusted) {
     }
     settle();
     EXPECT_TRUE(fingerprint(request({"."})));
+}
+
+// The walk's directory listings are a shortcut only: with them, without them or with a damaged
+// file, the fingerprint is the one a walk reading every directory gives.
+TEST_F(CopyMemoTest, DirectoryListingsNeverChangeTheFingerprint) {
+    const auto without_listings = [&] {
+        const fs::path cache = m_temp.path() / "no-listings";
+        fs::remove_all(cache);
+        return copy_fingerprint(k_parent, request({"."}), "COPY", m_context, parser::PatternMatcher(), cache);
+    };
+    const auto first = fingerprint(request({"."}));
+    ASSERT_TRUE(first);
+    std::vector<fs::path> listings;
+    for (const auto& entry : fs::directory_iterator(m_cache / "copy-memo")) listings.push_back(entry.path());
+    ASSERT_EQ(listings.size(), 1u);
+    EXPECT_EQ(listings[0].filename().string().substr(0, 5), "dirs-");
+    const auto written = fs::last_write_time(listings[0]);
+    EXPECT_EQ(fingerprint(request({"."})), first);
+    EXPECT_EQ(fs::last_write_time(listings[0]), written) << "an unchanged walk rewrites no listing";
+
+    test::write_file(m_context / "app" / "lib" / "added.sh", "new\n");  // a name the listing lacks
+    settle();
+    const auto added = fingerprint(request({"."}));
+    EXPECT_NE(added, first);
+    EXPECT_EQ(added, without_listings());
+    fs::rename(m_context / "app" / "main.sh", m_context / "app" / "renamed.sh");
+    settle();
+    EXPECT_EQ(fingerprint(request({"."})), without_listings());
+    fs::remove(m_context / "README");
+    settle();
+    EXPECT_EQ(fingerprint(request({"."})), without_listings());
+
+    std::ofstream(listings[0], std::ios::trunc) << "cbuild-dir-listing 1\n1 2 3";
+    EXPECT_EQ(fingerprint(request({"."})), without_listings()) << "a damaged listing is ignored";
 }
 
 TEST_F(CopyMemoTest, RemembersAndRecallsKeys) {
