@@ -124,7 +124,8 @@ bool add_root(Sha256& hash, const std::filesystem::path& root, const std::string
     if (!entry->fd) return true;
     const DirectoryListings known(listings_file);
     const std::optional<NameList> known_names = known.find(entry->st);
-    const std::string names_bytes = known_names ? std::string(known_names->bytes()) : read_directory_names(entry->fd.get(), root.string());
+    const std::string names_bytes =
+        known_names ? std::string(known_names->bytes()) : read_directory_names(entry->fd.get(), root.string());
     std::vector<std::string_view> names;
     NameList(names_bytes).each([&](std::string_view name) {
         names.push_back(name);
@@ -138,7 +139,8 @@ bool add_root(Sha256& hash, const std::filesystem::path& root, const std::string
     const std::size_t helpers = std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), 8) - 1;
     std::vector<Walk> walks;
     for (std::size_t i = 0; i <= helpers; ++i)
-        walks.push_back(Walk{.root = root, .root_length = path.size(), .path = path, .started = started, .known = known, .seen = {}});
+        walks.push_back(
+            Walk{.root = root, .root_length = path.size(), .path = path, .started = started, .known = known, .seen = {}});
     const auto work = [&](Walk& walk) {
         for (std::size_t i = next++; i < names.size() && !stale; i = next++) {
             try {
