@@ -98,7 +98,8 @@ BlobWriter::BlobWriter(BlobWriter&& other) noexcept
       m_temp_path(std::exchange(other.m_temp_path, {})),
       m_fd(std::exchange(other.m_fd, -1)),
       m_hasher(std::move(other.m_hasher)),
-      m_size(other.m_size) {}
+      m_size(other.m_size),
+      m_written_back(other.m_written_back) {}
 
 BlobWriter::~BlobWriter() { discard(); }
 
@@ -123,6 +124,14 @@ void BlobWriter::write(std::span<const std::byte> bytes) {
             throw error;
         }
         bytes = bytes.subspan(static_cast<std::size_t>(written));
+    }
+    // Start the disk on what is written so far, so that commit()'s fsync of a large blob (a
+    // layer) waits for the last stretch only (RocksDB's bytes_per_sync). A hint: its failure
+    // changes nothing.
+    if (m_size - m_written_back >= k_writeback_stride) {
+        ::sync_file_range(m_fd, static_cast<off_t>(m_written_back), static_cast<off_t>(m_size - m_written_back),
+                          SYNC_FILE_RANGE_WRITE);
+        m_written_back = m_size;
     }
 }
 

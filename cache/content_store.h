@@ -105,6 +105,8 @@ private:
     int m_fd = -1;
     Sha256 m_hasher;
     std::uint64_t m_size = 0;
+    static constexpr std::uint64_t k_writeback_stride = 16 << 20;
+    std::uint64_t m_written_back = 0;  // the first bytes, whose writeback has been started
 };
 
 // A store at one root directory. Every operation opens what it needs and takes the lock itself,

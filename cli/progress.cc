@@ -115,10 +115,7 @@ public:
     PlainDisplay(std::ostream& out, bool explain) : m_out(out), m_explain(explain) {}
 
     void event(const ProgressEvent& event, const StepRecord& step) override {
-        // Appended, as below, rather than "#" + …: g++ 12 warns falsely on that form (-Wrestrict,
-        // GCC PR 105651).
-        std::string tag = "#";
-        tag.append(std::to_string(step.number)).push_back(' ');
+        const std::string tag = "#" + std::to_string(step.number) + " ";
         switch (event.kind) {
         case Kind::started: header(step); break;
         case Kind::cached:
@@ -292,7 +289,7 @@ private:
         std::string right;
         if (step.activity != ProgressEvent::Activity::build && step.bytes_total > 0) {
             right = format_bytes(step.bytes_done) + " / " + format_bytes(step.bytes_total);
-            if (elapsed > 0) right.append(" ").append(format_bytes(static_cast<std::uint64_t>(step.bytes_done / elapsed))).append("/s");
+            if (elapsed > 0) right += " " + format_bytes(static_cast<std::uint64_t>(step.bytes_done / elapsed)) + "/s";
             right += "  ";
         }
         if (step.state == StepRecord::State::failed) right += "ERROR ";

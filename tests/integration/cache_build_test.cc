@@ -157,13 +157,14 @@ TEST_F(CacheBuildTest, LockedCacheMountsAcrossStagesDoNotDeadlockTheSlots) {
 }
 
 TEST_F(CacheBuildTest, AFailingStageStopsTheOthersAndIsTheErrorReported) {
-    const std::string dockerfile = "FROM BASE AS slow\nRUN sleep 1000\n"
+    // 1002: a number no other test sleeps for, since pgrep sees the tests running beside this one.
+    const std::string dockerfile = "FROM BASE AS slow\nRUN sleep 1002\n"
                                    "FROM BASE AS broken\nRUN echo broken-step && exit 7\n"
                                    "FROM BASE\nCOPY --from=slow /etc/passwd /a\nCOPY --from=broken /etc/passwd /b\n";
     const auto built = build(dockerfile, "--jobs 2 -t cache/fails:1");
     EXPECT_EQ(built.status, 1);
     EXPECT_NE(built.output.find("exit code: 7"), std::string::npos) << built.output;
-    EXPECT_NE(run_command("pgrep -f 'sleep 100[0]'").status, 0) << "the other stage's step was stopped";
+    EXPECT_NE(run_command("pgrep -f 'sleep 100[2]'").status, 0) << "the other stage's step was stopped";
 }
 
 TEST_F(CacheBuildTest, ConcurrentBuildsShareOneStore) {
@@ -184,7 +185,7 @@ TEST_F(CacheBuildTest, ConcurrentBuildsShareOneStore) {
 }
 
 TEST_F(CacheBuildTest, ABuildKilledMidStepLeavesAStoreTheNextBuildUses) {
-    write_file(m_context / "Dockerfile", "FROM " + s_base + "\nRUN echo first > /first\nRUN echo kill-me-now && sleep 1000\n");
+    write_file(m_context / "Dockerfile", "FROM " + s_base + "\nRUN echo first > /first\nRUN echo kill-me-now && sleep 1003\n");
     const std::string script =
         test::cbuild_binary().string() + " --root " + shell_quote(store().string()) +
         " -t cache/killed:1 . > build.log 2>&1 & pid=$!\n"
