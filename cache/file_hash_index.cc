@@ -116,32 +116,16 @@ void FileHashIndex::load_once() {
     if (auto entries = decode(opened->bytes)) m_entries = std::move(*entries);
 }
 
-FileHashIndex::Entry FileHashIndex::entry_for(const FileIdentity& identity) {
-    return Entry{
-        .size = identity.size,
-        .mtime_ns = identity.mtime_ns,
-        .ctime_ns = identity.ctime_ns,
-        .inode = identity.inode,
-        .device = identity.device,
-    };
-}
-
-bool FileHashIndex::same_file(const Entry& a, const Entry& b) {
-    return a.size == b.size && a.mtime_ns == b.mtime_ns && a.ctime_ns == b.ctime_ns && a.inode == b.inode &&
-           a.device == b.device;
-}
-
 Digest FileHashIndex::hash(const std::filesystem::path& path, const struct stat& info) {
     if (!S_ISREG(info.st_mode)) throw Error("`" + path.string() + "`: not a regular file, cannot hash its content");
     return hash(path, file_identity(info));
 }
 
 Digest FileHashIndex::hash(const std::filesystem::path& path, const FileIdentity& identity) {
-    Entry wanted = entry_for(identity);
     {
         const std::lock_guard lock(m_mutex);
         load_once();
-        if (const auto it = m_entries.find(path.native()); it != m_entries.end() && same_file(it->second, wanted)) {
+        if (const auto it = m_entries.find(path.native()); it != m_entries.end() && it->second.identity == identity) {
             if (it->second.last_used_day != m_today) {
                 it->second.last_used_day = m_today;
                 m_dirty = true;
@@ -153,12 +137,11 @@ Digest FileHashIndex::hash(const std::filesystem::path& path, const FileIdentity
     }
     ++m_misses;
     const std::int64_t started = coarse_clock_now();
-    auto [digest, after] = read_and_hash(path, wanted.size);
-    // Remembered only when what was read is what `info` describes and no later write can keep
+    auto [digest, after] = read_and_hash(path, identity.size);
+    // Remembered only when what was read is what `identity` describes and no later write can keep
     // the same ctime (see "racily clean" in the header).
-    if (!same_file(entry_for(file_identity(after)), wanted) || wanted.ctime_ns >= started) return digest;
-    wanted.last_used_day = m_today;
-    wanted.sha256 = raw_sha256(digest);
+    if (file_identity(after) != identity || identity.ctime_ns >= started) return digest;
+    const Entry wanted{.identity = identity, .last_used_day = m_today, .sha256 = raw_sha256(digest)};
     const std::lock_guard lock(m_mutex);
     m_entries.insert_or_assign(path.native(), wanted);
     m_dirty = true;
@@ -181,11 +164,11 @@ std::optional<FileHashIndex::Entries> FileHashIndex::decode(std::string_view byt
         if (reader.remaining() < path_size + k_fixed_entry_size - 4) return std::nullopt;
         const std::string_view path = reader.bytes(path_size);
         Entry entry;
-        entry.size = reader.number<std::uint64_t>();
-        entry.mtime_ns = reader.number<std::int64_t>();
-        entry.ctime_ns = reader.number<std::int64_t>();
-        entry.inode = reader.number<std::uint64_t>();
-        entry.device = reader.number<std::uint64_t>();
+        entry.identity.size = reader.number<std::uint64_t>();
+        entry.identity.mtime_ns = reader.number<std::int64_t>();
+        entry.identity.ctime_ns = reader.number<std::int64_t>();
+        entry.identity.inode = reader.number<std::uint64_t>();
+        entry.identity.device = reader.number<std::uint64_t>();
         entry.last_used_day = reader.number<std::uint32_t>();
         std::memcpy(entry.sha256.data(), reader.bytes(entry.sha256.size()).data(), entry.sha256.size());
         entries.insert_or_assign(std::string(path), entry);
@@ -203,11 +186,11 @@ std::string FileHashIndex::encode(const Entries& entries) {
     for (const auto& [path, entry] : entries) {
         append_le<std::uint32_t>(out, static_cast<std::uint32_t>(path.size()));
         out += path;
-        append_le(out, entry.size);
-        append_le(out, entry.mtime_ns);
-        append_le(out, entry.ctime_ns);
-        append_le(out, entry.inode);
-        append_le(out, entry.device);
+        append_le(out, entry.identity.size);
+        append_le(out, entry.identity.mtime_ns);
+        append_le(out, entry.identity.ctime_ns);
+        append_le(out, entry.identity.inode);
+        append_le(out, entry.identity.device);
         append_le(out, entry.last_used_day);
         out.append(reinterpret_cast<const char*>(entry.sha256.data()), entry.sha256.size());
     }

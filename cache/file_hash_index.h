@@ -71,18 +71,12 @@ public:
 
 private:
     struct Entry {
-        std::uint64_t size = 0;
-        std::int64_t mtime_ns = 0;
-        std::int64_t ctime_ns = 0;
-        std::uint64_t inode = 0;
-        std::uint64_t device = 0;
+        FileIdentity identity;
         std::uint32_t last_used_day = 0;
         std::array<unsigned char, 32> sha256{};
     };
     using Entries = std::unordered_map<std::string, Entry>;
 
-    static Entry entry_for(const FileIdentity& identity);
-    static bool same_file(const Entry& a, const Entry& b);
     // The entries in `bytes`, or nullopt when they are not a whole version-1 index.
     static std::optional<Entries> decode(std::string_view bytes);
     static std::string encode(const Entries& entries);

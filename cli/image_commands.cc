@@ -8,6 +8,7 @@
 #include "builder/solve/solve.h"
 #include "cache/content_store.h"
 #include "cli/commands.h"
+#include "cli/human_size.h"
 #include "common/error.h"
 
 namespace cbuild::cli {
@@ -35,18 +36,8 @@ cache::TagEntry resolve(const cache::ContentStore& store, const std::string& nam
     throw Error("no such image: `" + name + "`");
 }
 
-std::string human_size(std::uint64_t bytes) {
-    const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-    double value = static_cast<double>(bytes);
-    int unit = 0;
-    while (value >= 1000 && unit < 4) {
-        value /= 1000;
-        ++unit;
-    }
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, unit == 0 ? "%.0f%s" : "%.3g%s", value, units[unit]);
-    return buffer;
-}
+// As `docker images` prints sizes.
+std::string human_size(std::uint64_t bytes) { return cli::human_size(bytes, "%.3g"); }
 
 }  // namespace
 

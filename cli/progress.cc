@@ -10,6 +10,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "cli/human_size.h"
 #include "common/error.h"
 
 namespace cbuild::cli {
@@ -43,19 +44,7 @@ std::string rfc3339_ms(Clock::time_point time) {
     return text;
 }
 
-std::string format_bytes(std::uint64_t bytes) {
-    if (bytes < 1000) return std::to_string(bytes) + "B";
-    const char* units[] = {"kB", "MB", "GB", "TB"};
-    double value = static_cast<double>(bytes) / 1000;
-    std::size_t unit = 0;
-    while (value >= 1000 && unit + 1 < std::size(units)) {
-        value /= 1000;
-        ++unit;
-    }
-    char text[32];
-    std::snprintf(text, sizeof text, "%.1f%s", value, units[unit]);
-    return text;
-}
+std::string format_bytes(std::uint64_t bytes) { return human_size(bytes, "%.1f"); }
 
 namespace {
 

@@ -15,6 +15,7 @@
 #include "cache/gc.h"
 #include "cli/command_line.h"
 #include "cli/commands.h"
+#include "cli/human_size.h"
 #include "common/error.h"
 
 namespace cbuild::cli {
@@ -24,18 +25,7 @@ namespace {
 namespace po = boost::program_options;
 
 // go-units HumanSize: decimal units, four significant digits ("1.235GB", "0B").
-std::string human_size(std::uint64_t bytes) {
-    static constexpr const char* k_units[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
-    double value = static_cast<double>(bytes);
-    std::size_t unit = 0;
-    while (value >= 1000 && unit + 1 < std::size(k_units)) {
-        value /= 1000;
-        ++unit;
-    }
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.4g%s", value, k_units[unit]);
-    return buffer;
-}
+std::string human_size(std::uint64_t bytes) { return cli::human_size(bytes, "%.4g"); }
 
 // go-units HumanDuration, as docker prints "last used".
 std::string human_duration(std::int64_t seconds) {
