@@ -216,8 +216,10 @@ std::vector<CacheRecord> CacheIndex::list() const {
 
 bool CacheIndex::remove(const Digest& key) {
     const std::filesystem::path path = record_path(key);
-    // The per-file detail of a copy's key goes with its record (it only explains misses).
+    // The per-file detail of a copy's key and its layer's member table go with the record (they
+    // only explain misses and speed up the next write).
     ::unlink((m_dir / "files" / key.hex()).c_str());
+    ::unlink((m_dir / "members" / key.hex()).c_str());
     if (::unlink(path.c_str()) == 0) return true;
     if (errno == ENOENT) return false;
     throw IoError(path.string(), "unlink", errno);

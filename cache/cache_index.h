@@ -24,6 +24,8 @@ namespace cbuild::cache {
 //                               framed text (below), magic "cbuild-snapshot-sizes 1", one line
 //                               `snapshot N:<chain-hex> N:<bytes>` per snapshot
 //   files/<hex>                 the per-file lines of a copy's key, to explain its misses
+//   members/<hex>               the gzip member table of a copy's layer, for the next build of
+//                               the step to reuse unchanged members (builder/snapshot/layer_members.h)
 //   copy-memo/<hex>             the solver's shortcuts from a context fingerprint to a copy's
 //                               key (builder/solve/internal/copy_memo.h); prune drops them all
 //                               whenever it removes a record

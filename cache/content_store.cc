@@ -80,8 +80,8 @@ bool update_index(const std::filesystem::path& root,
 
 // ---- BlobWriter --------------------------------------------------------------------------
 
-BlobWriter::BlobWriter(std::filesystem::path blobs_dir, const std::filesystem::path& ingest_dir)
-    : m_blobs_dir(std::move(blobs_dir)) {
+BlobWriter::BlobWriter(std::filesystem::path blobs_dir, const std::filesystem::path& ingest_dir, BlobHashing hashing)
+    : m_blobs_dir(std::move(blobs_dir)), m_hashing(hashing) {
     std::string pattern = (ingest_dir / "blob-XXXXXX").string();
     m_fd = mkostemp(pattern.data(), O_CLOEXEC);
     if (m_fd < 0 && errno == ENOENT) {
@@ -97,6 +97,7 @@ BlobWriter::BlobWriter(BlobWriter&& other) noexcept
     : m_blobs_dir(std::move(other.m_blobs_dir)),
       m_temp_path(std::exchange(other.m_temp_path, {})),
       m_fd(std::exchange(other.m_fd, -1)),
+      m_hashing(other.m_hashing),
       m_hasher(std::move(other.m_hasher)),
       m_size(other.m_size),
       m_written_back(other.m_written_back) {}
@@ -112,7 +113,7 @@ void BlobWriter::discard() noexcept {
 
 void BlobWriter::write(std::span<const std::byte> bytes) {
     if (m_fd < 0) throw Error("blob writer: write after commit or after a failed write");
-    m_hasher.update(bytes);
+    if (m_hashing == BlobHashing::by_writer) m_hasher.update(bytes);
     m_size += bytes.size();
     while (!bytes.empty()) {
         const ssize_t written = ::write(m_fd, bytes.data(), bytes.size());
@@ -139,7 +140,9 @@ Digest BlobWriter::commit(std::optional<Digest> expected,
                           std::optional<std::uint64_t> expected_size) {
     if (m_fd < 0) throw Error("blob writer: commit after a commit or a failed commit");
     try {
-        const Digest actual = m_hasher.finish();
+        if (m_hashing == BlobHashing::by_caller && !expected)
+            throw Error("blob writer: a blob hashed by its caller needs the digest at commit");
+        const Digest actual = m_hashing == BlobHashing::by_caller ? *expected : m_hasher.finish();
         const std::string name = expected ? in_backticks(expected->to_string()) : "being written";
         if (expected && expected->algorithm() != "sha256")
             throw Error("blob " + name + ": only sha256 digests can be verified");
@@ -251,8 +254,8 @@ Digest ContentStore::put_blob(std::string_view bytes) {
     return writer.commit(digest, bytes.size());
 }
 
-BlobWriter ContentStore::begin_blob() {
-    return BlobWriter(m_root / k_blobs_dir / "sha256", m_root / k_ingest_dir);
+BlobWriter ContentStore::begin_blob(BlobHashing hashing) {
+    return BlobWriter(m_root / k_blobs_dir / "sha256", m_root / k_ingest_dir, hashing);
 }
 
 Digest ContentStore::import_file(const std::filesystem::path& path) {

@@ -62,6 +62,11 @@ struct TagEntry {
     friend bool operator==(const TagEntry&, const TagEntry&) = default;
 };
 
+// Who hashes a blob being written: the writer, which learns or verifies the digest at commit();
+// or the caller, which hashes the very bytes it writes (the layer writer does, to return the
+// digest), so that commit() takes its digest instead of hashing every byte a second time.
+enum class BlobHashing { by_writer, by_caller };
+
 // A blob being streamed into the store, hashed and counted as it is written. Nothing becomes
 // visible under blobs/ until commit() has verified it. Move-only; not thread-safe.
 class BlobWriter final : public ByteSink {
@@ -87,6 +92,8 @@ public:
 
     // Verifies, then stores the blob: throws BlobMismatchError if `expected_size` or `expected`
     // (which must be a sha256 digest) differs from what was written, and the bytes are dropped.
+    // With BlobHashing::by_caller, `expected` is required and taken as the digest; only the
+    // size is checked.
     // If the store already holds the blob, the copy is dropped and the blob left as it was.
     // Otherwise the file is fsynced and renamed to blobs/sha256/<hex>. Returns the digest.
     // Throws IoError on a failed call; nothing is kept then, unless only the final fsync of
@@ -97,12 +104,13 @@ public:
 
 private:
     friend class ContentStore;
-    BlobWriter(std::filesystem::path blobs_dir, const std::filesystem::path& ingest_dir);
+    BlobWriter(std::filesystem::path blobs_dir, const std::filesystem::path& ingest_dir, BlobHashing hashing);
     void discard() noexcept;
 
     std::filesystem::path m_blobs_dir;
     std::filesystem::path m_temp_path;
     int m_fd = -1;
+    BlobHashing m_hashing;
     Sha256 m_hasher;
     std::uint64_t m_size = 0;
     static constexpr std::uint64_t k_writeback_stride = 16 << 20;
@@ -143,9 +151,9 @@ public:
     // Stores `bytes` and returns their sha256 digest. Idempotent: an existing blob is kept as
     // is. Throws IoError.
     Digest put_blob(std::string_view bytes);
-    // Starts streaming a blob whose digest is learned (or checked) at commit(). Throws IoError
-    // if the temporary file cannot be created.
-    BlobWriter begin_blob();
+    // Starts streaming a blob whose digest is learned (or checked) at commit(), or, by_caller,
+    // given to it. Throws IoError if the temporary file cannot be created.
+    BlobWriter begin_blob(BlobHashing hashing = BlobHashing::by_writer);
     // Streams the file at `path` into the store and returns its digest. Throws IoError naming
     // `path` when it cannot be read, or the store when it cannot be written.
     Digest import_file(const std::filesystem::path& path);

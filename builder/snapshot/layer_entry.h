@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "common/digest.h"
 #include "common/file_identity.h"
 
 namespace cbuild::builder {
@@ -23,6 +24,10 @@ struct EntryContent {
     // What stat() said of host_path when the entry was made, when it was (context files): the
     // cache key hashes the file through it without a second stat().
     std::optional<FileIdentity> identity;
+    // The sha256 of the bytes, when the step's cache key computed it: the layer writer reuses
+    // a gzip member of the step's previous layer only for entries whose content it knows
+    // (layer_members.h).
+    std::optional<Digest> digest;
 };
 
 struct LayerEntry {

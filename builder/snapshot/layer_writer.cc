@@ -1,15 +1,23 @@
 #include "builder/snapshot/layer_writer.h"
 
+#include <fcntl.h>
+#include <isa-l/crc.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <thread>
 #include <utility>
 
 #include "builder/snapshot/internal/compressor.h"
 #include "builder/snapshot/internal/layer_order.h"
+#include "builder/snapshot/internal/member_plan.h"
 #include "builder/snapshot/internal/pipe.h"
 #include "builder/snapshot/internal/prefetch.h"
 #include "builder/snapshot/internal/tar_stream.h"
+#include "common/unique_fd.h"
 
 namespace cbuild::builder {
 
@@ -55,8 +63,82 @@ void validate_level(Compression compression, std::optional<int> level) {
 // not on a core, so there are more of them than cores.
 constexpr unsigned k_prefetch_threads = 8;
 
+namespace {
+
+// The donor's blob, mapped read-only, and its members by fingerprint. Empty (finds nothing)
+// when there is no donor, it was compressed by another engine, or its blob cannot be mapped:
+// the layer is then compressed in full, as without one.
+class DonorMembers {
+public:
+    DonorMembers(const LayerDonor* donor, const std::string& engine) {
+        if (donor == nullptr || donor->members.engine != engine || donor->members.members.empty()) return;
+        const UniqueFd fd(::open(donor->blob.c_str(), O_RDONLY | O_CLOEXEC));
+        struct stat status {};
+        if (!fd || ::fstat(fd.get(), &status) != 0) return;
+        const LayerMember& last = donor->members.members.back();
+        if (static_cast<std::uint64_t>(status.st_size) != last.offset + last.size) return;
+        void* mapped = ::mmap(nullptr, static_cast<std::size_t>(status.st_size), PROT_READ, MAP_PRIVATE, fd.get(), 0);
+        if (mapped == MAP_FAILED) return;
+        ::madvise(mapped, static_cast<std::size_t>(status.st_size), MADV_SEQUENTIAL);  // a hint
+        m_data = static_cast<const std::byte*>(mapped);
+        m_size = static_cast<std::size_t>(status.st_size);
+        for (const LayerMember& member : donor->members.members)
+            if (member.fingerprint) m_by_fingerprint.emplace(member.fingerprint->to_string(), &member);
+    }
+    ~DonorMembers() {
+        if (m_data != nullptr) ::munmap(const_cast<std::byte*>(m_data), m_size);
+    }
+    DonorMembers(const DonorMembers&) = delete;
+    DonorMembers& operator=(const DonorMembers&) = delete;
+
+    const LayerMember* find(const std::optional<Digest>& fingerprint) const {
+        if (!fingerprint) return nullptr;
+        const auto it = m_by_fingerprint.find(fingerprint->to_string());
+        return it == m_by_fingerprint.end() ? nullptr : it->second;
+    }
+
+    std::span<const std::byte> bytes(const LayerMember& member) const {
+        return {m_data + member.offset, static_cast<std::size_t>(member.size)};
+    }
+
+private:
+    const std::byte* m_data = nullptr;
+    std::size_t m_size = 0;
+    std::map<std::string, const LayerMember*> m_by_fingerprint;
+};
+
+// After the diff_id's hash, a member's tar bytes go on to the compressor; those of a member the
+// donor supplies go only into a CRC-32 and a count, to be checked against the donor's.
+class MemberRouter final : public ByteSink {
+public:
+    explicit MemberRouter(ByteSink& compressor) : m_compressor(compressor) {}
+
+    void write(std::span<const std::byte> bytes) override {
+        if (!m_checking) return m_compressor.write(bytes);
+        m_crc = crc32_gzip_refl(m_crc, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+        m_size += bytes.size();
+    }
+    using ByteSink::write;
+
+    // What follows is the next member: compressed, or checked against `donor` when given.
+    void begin(const LayerMember* donor) {
+        m_checking = donor != nullptr;
+        m_crc = 0;
+        m_size = 0;
+    }
+    bool holds(const LayerMember& donor) const { return m_crc == donor.crc32 && m_size == donor.tar_size; }
+
+private:
+    ByteSink& m_compressor;
+    bool m_checking = false;
+    std::uint32_t m_crc = 0;
+    std::uint64_t m_size = 0;
+};
+
+}  // namespace
+
 LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> whiteouts,
-                         ByteSink& out, const LayerOptions& options) {
+                         ByteSink& out, const LayerOptions& options, const LayerDonor* donor) {
     using internal::Pipe;
     using internal::RunOn;
     validate_level(options.compression, options.level);
@@ -66,6 +148,7 @@ LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> 
     const unsigned cores = options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     const RunOn run_on = cores > 1 ? RunOn::worker_thread : RunOn::caller_thread;
     const bool compressed = options.compression != Compression::uncompressed;
+    const bool gzip = options.compression == Compression::gzip;
 
     // tar + diff_id (this thread) → compress (a worker) → digest + `out` (another worker): the
     // three run side by side. zstd compresses on workers of its own, so it is fed from this
@@ -75,20 +158,52 @@ LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> 
     internal::HashingSink blob(&out);
     Pipe to_sink(compressed ? static_cast<ByteSink&>(blob) : out, run_on);
     std::unique_ptr<internal::Compressor> compressor;
+    internal::GzipCompressor* gzip_compressor = nullptr;
     std::unique_ptr<Pipe> to_compressor;
-    if (compressed) {
+    if (gzip) {
+        auto made = internal::make_gzip_compressor(options.level, to_sink);
+        gzip_compressor = made.get();
+        compressor = std::move(made);
+    } else if (compressed) {
         compressor = internal::make_compressor(options.compression, options.level, cores, to_sink);
+    }
+    if (compressed) {
         const bool own_workers = options.compression == Compression::zstd;
         to_compressor = std::make_unique<Pipe>(*compressor, own_workers ? RunOn::caller_thread : run_on);
     }
-    internal::HashingSink tar(compressed ? static_cast<ByteSink*>(to_compressor.get()) : &to_sink);
+    MemberRouter router(to_compressor ? static_cast<ByteSink&>(*to_compressor) : to_sink);
+    internal::HashingSink tar(&router);
 
     internal::TarStream stream(tar, options.source_date_epoch);
     internal::Prefetcher prefetcher(ordered, k_prefetch_threads);
-    for (std::size_t i = 0; i < ordered.size(); ++i) {
-        prefetcher.reached(i);
-        stream.add(ordered[i]);
+    const std::string engine = gzip ? internal::gzip_engine_name(options.level) : "";
+    const DonorMembers donor_members(gzip ? donor : nullptr, engine);
+    std::vector<internal::PlannedMember> plan;
+    if (gzip) plan = internal::plan_members(ordered, options.source_date_epoch);
+    else plan.push_back({0, ordered.size(), std::nullopt});
+    std::uint64_t reused_bytes = 0;
+    for (const internal::PlannedMember& member : plan) {
+        const LayerMember* reusable = donor_members.find(member.fingerprint);
+        router.begin(reusable);
+        for (std::size_t i = member.begin; i < member.end; ++i) {
+            prefetcher.reached(i);
+            stream.add(ordered[i]);
+        }
+        if (!gzip) continue;
+        if (reusable == nullptr) {
+            to_compressor->then([gzip_compressor] { gzip_compressor->end_member(); });
+            continue;
+        }
+        if (!router.holds(*reusable))
+            throw DonorMismatch("layer entries `" + ordered[member.begin].path + "` to `" + ordered[member.end - 1].path +
+                                "` do not hold the bytes of the previous layer's member with the same fingerprint");
+        const std::span<const std::byte> bytes = donor_members.bytes(*reusable);
+        to_compressor->then([gzip_compressor, bytes, crc = reusable->crc32, size = reusable->tar_size] {
+            gzip_compressor->append_member(bytes, crc, size);
+        });
+        reused_bytes += bytes.size();
     }
+    router.begin(nullptr);
     stream.finish();
     if (compressed) {
         to_compressor->finish();
@@ -97,13 +212,32 @@ LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> 
     to_sink.finish();
 
     const Digest diff_id = tar.finish();
-    return LayerDigests{
+    LayerDigests digests{
         .diff_id = diff_id,
         .digest = compressed ? blob.finish() : diff_id,
         .size = compressed ? blob.size() : tar.size(),
         .tar_size = tar.size(),
         .media_type = std::string(layer_media_type(options.compression)),
+        .members = std::nullopt,
+        .reused_bytes = reused_bytes,
     };
+    if (gzip) {
+        const std::vector<internal::GzipMember>& written = gzip_compressor->members();
+        // One per planned member, and the end-of-archive blocks' own.
+        if (written.size() != plan.size() + 1)
+            throw Error("layer writer: " + std::to_string(written.size()) + " gzip members written for " +
+                        std::to_string(plan.size()) + " planned");
+        LayerMembers members{.engine = engine, .blob = digests.digest, .members = {}};
+        for (std::size_t i = 0; i < written.size(); ++i) {
+            members.members.push_back(LayerMember{.fingerprint = i < plan.size() ? plan[i].fingerprint : std::nullopt,
+                                                  .offset = written[i].offset,
+                                                  .size = written[i].size,
+                                                  .tar_size = written[i].tar_size,
+                                                  .crc32 = written[i].crc32});
+        }
+        digests.members = std::move(members);
+    }
+    return digests;
 }
 
 }  // namespace cbuild::builder

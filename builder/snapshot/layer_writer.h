@@ -25,15 +25,19 @@
 //     other member linking to it, so extraction never meets a link before its target.
 //   - The archive ends with two zero blocks and is not padded to a 10 KiB record.
 // The compressed blob is a function of the tar, the compression and the level; it also
-// depends on the compression library's version, as with every image builder.
+// depends on the compression library's version, as with every image builder. A gzip blob is a
+// series of members cut at entry boundaries by the entries alone (layer_members.h), so that a
+// later write of the same step can reuse the members whose entries did not change.
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "builder/snapshot/layer_entry.h"
+#include "builder/snapshot/layer_members.h"
 #include "common/byte_sink.h"
 #include "common/digest.h"
 #include "common/error.h"
@@ -78,6 +82,23 @@ struct LayerDigests {
     std::uint64_t size = 0;      // bytes written to `out`
     std::uint64_t tar_size = 0;  // bytes of the uncompressed tar
     std::string media_type;     // layer_media_type() of the compression
+    // gzip: the blob's members, for the next write of the same step (layer_members.h).
+    std::optional<LayerMembers> members;
+    std::uint64_t reused_bytes = 0;  // bytes of the blob copied from the donor's members
+};
+
+// The layer an earlier build of the same step wrote, offered to write_layer() for its members.
+struct LayerDonor {
+    std::filesystem::path blob;  // the donor's blob file (its members.blob)
+    LayerMembers members;
+};
+
+// A member the donor offered did not hold the bytes written now for the same entries: a file
+// changed after its content digest was taken, or the donor's blob is not what its table says.
+// `out` holds a partial blob: discard it and write the layer again without the donor.
+class DonorMismatch : public Error {
+public:
+    using Error::Error;
 };
 
 // A layer that cannot be written as given: a malformed or duplicate path, a name starting with
@@ -102,7 +123,12 @@ private:
 // received every byte when this returns. Throws LayerError (see above), UsageError for a bad
 // level, IoError when a file cannot be read, and whatever `out` throws; on an exception `out`
 // holds a partial blob that the caller must discard.
+//
+// With a `donor` (gzip only; ignored when it was written by another engine or level, or its blob
+// cannot be read), a member whose fingerprint matches one of the donor's is copied from the
+// donor's blob instead of compressed: the result is the same blob. Throws DonorMismatch when a
+// copied member's tar bytes turn out to differ (see above).
 LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> whiteouts,
-                         ByteSink& out, const LayerOptions& options);
+                         ByteSink& out, const LayerOptions& options, const LayerDonor* donor = nullptr);
 
 }  // namespace cbuild::builder

@@ -106,8 +106,11 @@ private:
     StageImage start_stage(const PlannedStage& stage);
     void run_step(StageImage& image, const PlannedStage& stage, const PlannedStep& step, const StepInfo& info);
     void run_onbuild_triggers(StageImage& image, const PlannedStage& stage, std::string& previous);
-    LayerDigests add_layer(StageImage& image, LayerChanges changes, registry::HistoryEntry history);
-    LayerDigests write_layer_blob(StageImage& image, const LayerChanges& changes, registry::HistoryEntry history);
+    LayerDigests add_layer(StageImage& image, LayerChanges changes, registry::HistoryEntry history,
+                           const StepInfo* donor_step = nullptr);
+    LayerDigests write_layer_blob(StageImage& image, const LayerChanges& changes, registry::HistoryEntry history,
+                                  const StepInfo* donor_step = nullptr);
+    std::optional<LayerDonor> previous_layer(const StepInfo& info);
     void copy_step(StageImage& image, const PlannedStep& step, const StepInfo& info);
     void directory_base(StageImage& image, const PlannedStage& stage, const CancelToken& cancel);
     void workdir_step(StageImage& image, const parser::WorkdirInstruction& workdir, const StepInfo& info);
@@ -338,31 +341,78 @@ void Solver::remember(StageImage& image, const internal::StepKey& key, const Ste
         std::filesystem::create_directories(m_cache.dir() / "files");
         write_file_atomically(m_cache.dir() / "files" / key.key.hex(), text);
     }
+    // The member table, when the layer's content was known (COPY and ADD): the next build of
+    // the step copies unchanged members from this layer. Losing it costs only time.
+    if (digests.members && std::any_of(digests.members->members.begin(), digests.members->members.end(),
+                                       [](const LayerMember& member) { return member.fingerprint.has_value(); })) {
+        std::filesystem::create_directories(m_cache.dir() / "members");
+        replace_cache_file(m_cache.dir() / "members" / key.key.hex(), encode_layer_members(*digests.members));
+    }
     m_cache.put(record);
     m_cache.set_previous_key(info.identity, key.key);
     image.key = key.key;
     image.step_keys.push_back(key.key);
 }
 
-LayerDigests Solver::add_layer(StageImage& image, LayerChanges changes, registry::HistoryEntry history) {
-    const LayerDigests digests = write_layer_blob(image, changes, std::move(history));
+LayerDigests Solver::add_layer(StageImage& image, LayerChanges changes, registry::HistoryEntry history,
+                               const StepInfo* donor_step) {
+    const LayerDigests digests = write_layer_blob(image, changes, std::move(history), donor_step);
     image.tree.apply(changes.entries, changes.whiteouts);
     return digests;
 }
 
+// The layer the step made last time, whose gzip members the new one may reuse (layer_members.h):
+// none with --no-cache, or when its record, blob or member table is gone.
+std::optional<LayerDonor> Solver::previous_layer(const StepInfo& info) {
+    if (info.no_cache) return std::nullopt;
+    const std::optional<Digest> previous = m_cache.previous_key(info.identity);
+    if (!previous) return std::nullopt;
+    const std::optional<cache::CacheRecord> record = m_cache.find(*previous);
+    if (!record || !m_store.has(record->layer_digest)) return std::nullopt;
+    std::ifstream in(m_cache.dir() / "members" / previous->hex(), std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::optional<LayerMembers> members = decode_layer_members(text);
+    if (!members || members->blob != record->layer_digest) return std::nullopt;
+    return LayerDonor{.blob = m_store.blob_path(record->layer_digest), .members = std::move(*members)};
+}
+
 // Writes the layer into the store and adds it to the image (not to its tree: a RUN layer's
 // files move to their snapshot first). A finished step's layer is kept even if a later step
-// fails, as BuildKit keeps its cache: the next build resumes from it.
-LayerDigests Solver::write_layer_blob(StageImage& image, const LayerChanges& changes, registry::HistoryEntry history) {
-    cache::BlobWriter writer = m_store.begin_blob();
-    const LayerDigests digests = write_layer(changes.entries, changes.whiteouts, writer, m_options.layers);
-    writer.commit(digests.digest, digests.size);
-    image.layer_blobs.push_back(m_store.blob_path(digests.digest));
+// fails, as BuildKit keeps its cache: the next build resumes from it. With `donor_step`, the
+// gzip members of that step's previous layer whose entries are unchanged are copied, not
+// compressed again.
+LayerDigests Solver::write_layer_blob(StageImage& image, const LayerChanges& changes, registry::HistoryEntry history,
+                                      const StepInfo* donor_step) {
+    auto write = [&](const LayerDonor* donor) {
+        // write_layer() hashes the blob as it makes it.
+        cache::BlobWriter writer = m_store.begin_blob(cache::BlobHashing::by_caller);
+        const LayerDigests written = write_layer(changes.entries, changes.whiteouts, writer, m_options.layers, donor);
+        writer.commit(written.digest, written.size);
+        return written;
+    };
+    std::optional<LayerDigests> digests;
+    if (const std::optional<LayerDonor> donor = donor_step ? previous_layer(*donor_step) : std::nullopt) {
+        try {
+            digests = write(&*donor);
+        } catch (const DonorMismatch& mismatch) {
+            emit({.kind = ProgressEvent::Kind::output,
+                  .step = donor_step->identity,
+                  .text = std::string("compressing the whole layer again: ") + mismatch.what() + "\n"});
+        }
+        if (digests && digests->reused_bytes > 0) {
+            emit({.kind = ProgressEvent::Kind::output,
+                  .step = donor_step->identity,
+                  .text = std::to_string(digests->reused_bytes * 100 / digests->size) +
+                          "% of the layer's compressed bytes reused from its previous build\n"});
+        }
+    }
+    if (!digests) digests = write(nullptr);
+    image.layer_blobs.push_back(m_store.blob_path(digests->digest));
     image.layers.push_back(registry::Descriptor{
-        .media_type = digests.media_type, .digest = digests.digest, .size = static_cast<std::int64_t>(digests.size)});
-    image.config.rootfs.diff_ids.push_back(digests.diff_id);
+        .media_type = digests->media_type, .digest = digests->digest, .size = static_cast<std::int64_t>(digests->size)});
+    image.config.rootfs.diff_ids.push_back(digests->diff_id);
     image.config.history.push_back(std::move(history));
-    return digests;
+    return *digests;
 }
 
 void Solver::copy_step(StageImage& image, const PlannedStep& step, const StepInfo& info) {
@@ -411,7 +461,7 @@ void Solver::copy_step(StageImage& image, const PlannedStep& step, const StepInf
     const cache::StepLock lock = lock_step(key.key, info);
     if (reuse(image, key, info)) return;
     const LayerDigests digests =
-        add_layer(image, {std::move(entries), {}}, internal::history_entry(text + " # buildkit", false, m_time));
+        add_layer(image, {std::move(entries), {}}, internal::history_entry(text + " # buildkit", false, m_time), &info);
     remember(image, key, info, digests);
 }
 
@@ -445,7 +495,7 @@ void Solver::directory_base(StageImage& image, const PlannedStage& stage, const 
     const cache::StepLock lock = lock_step(key.key, info);
     if (reuse(image, key, info)) return;
     const LayerDigests digests =
-        add_layer(image, {std::move(entries), {}}, internal::history_entry(text + " # buildkit", false, m_time));
+        add_layer(image, {std::move(entries), {}}, internal::history_entry(text + " # buildkit", false, m_time), &info);
     remember(image, key, info, digests);
 }
 

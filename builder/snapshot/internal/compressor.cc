@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <isa-l.h>
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <zlib.h>
@@ -31,58 +32,71 @@ constexpr std::size_t k_max_call_input = std::size_t{1} << 30;
 // header Go's compress/gzip writes, so the blob does not depend on the host or the time.
 constexpr std::array<std::uint8_t, 10> k_gzip_header = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
 
-// Shared by both gzip engines: the RFC 1952 framing around a raw deflate stream.
-class GzipCompressor : public Compressor {
-public:
-    explicit GzipCompressor(ByteSink& downstream) : m_downstream(downstream), m_output(k_output_buffer_size) {}
+}  // namespace
 
-    void write(std::span<const std::byte> bytes) override {
-        write_header_once();
-        while (!bytes.empty()) {
-            const std::span<const std::byte> piece = bytes.first(std::min(bytes.size(), k_max_call_input));
-            m_crc = crc32_gzip_refl(m_crc, reinterpret_cast<const unsigned char*>(piece.data()), piece.size());
-            m_input_size += piece.size();
-            deflate(piece, false);
-            bytes = bytes.subspan(piece.size());
-        }
+// The RFC 1952 framing around a raw deflate stream, shared by both engines, one member at a time.
+GzipCompressor::GzipCompressor(ByteSink& downstream) : m_downstream(downstream), m_output(k_output_buffer_size) {}
+
+void GzipCompressor::write(std::span<const std::byte> bytes) {
+    if (bytes.empty()) return;
+    begin_member_once();
+    while (!bytes.empty()) {
+        const std::span<const std::byte> piece = bytes.first(std::min(bytes.size(), k_max_call_input));
+        m_crc = crc32_gzip_refl(m_crc, reinterpret_cast<const unsigned char*>(piece.data()), piece.size());
+        m_input_size += piece.size();
+        deflate(piece, false);
+        bytes = bytes.subspan(piece.size());
     }
-    using ByteSink::write;
+}
 
-    void finish() override {
-        write_header_once();
-        deflate({}, true);
-        std::array<std::uint8_t, 8> trailer{};
-        for (int i = 0; i < 4; ++i) {
-            trailer[i] = static_cast<std::uint8_t>(m_crc >> (8 * i));
-            trailer[4 + i] = static_cast<std::uint8_t>(m_input_size >> (8 * i));  // ISIZE: size mod 2^32
-        }
-        m_downstream.write(std::as_bytes(std::span(trailer)));
+void GzipCompressor::end_member() {
+    if (!m_member_open) return;
+    deflate({}, true);
+    std::array<std::uint8_t, 8> trailer{};
+    for (int i = 0; i < 4; ++i) {
+        trailer[i] = static_cast<std::uint8_t>(m_crc >> (8 * i));
+        trailer[4 + i] = static_cast<std::uint8_t>(m_input_size >> (8 * i));  // ISIZE: size mod 2^32
     }
+    pass_on(std::as_bytes(std::span(trailer)));
+    m_members.push_back(GzipMember{.offset = m_member_offset,
+                                   .size = m_written - m_member_offset,
+                                   .tar_size = m_input_size,
+                                   .crc32 = m_crc});
+    m_member_open = false;
+    m_crc = 0;
+    m_input_size = 0;
+    reset_engine();
+}
 
-protected:
-    // Compresses `input` into the raw deflate stream, calling emit() with output as it comes;
-    // `last` ends the stream.
-    virtual void deflate(std::span<const std::byte> input, bool last) = 0;
+void GzipCompressor::append_member(std::span<const std::byte> member, std::uint32_t crc32, std::uint64_t tar_size) {
+    end_member();
+    m_members.push_back(GzipMember{.offset = m_written, .size = member.size(), .tar_size = tar_size, .crc32 = crc32});
+    pass_on(member);
+}
 
-    std::uint8_t* output() { return reinterpret_cast<std::uint8_t*>(m_output.data()); }
-    std::size_t output_capacity() const { return m_output.size(); }
-    void emit(std::size_t produced) {
-        if (produced > 0) m_downstream.write(std::span<const std::byte>(m_output.data(), produced));
-    }
+void GzipCompressor::finish() {
+    // An empty stream is still one (empty) member: a gzip file has at least one.
+    if (m_members.empty()) begin_member_once();
+    end_member();
+}
 
-private:
-    void write_header_once() {
-        if (m_header_written) return;
-        m_downstream.write(std::as_bytes(std::span(k_gzip_header)));
-        m_header_written = true;
-    }
+void GzipCompressor::emit(std::size_t produced) {
+    if (produced > 0) pass_on(std::span<const std::byte>(m_output.data(), produced));
+}
 
-    ByteSink& m_downstream;
-    std::vector<std::byte> m_output;
-    std::uint32_t m_crc = 0;
-    std::uint64_t m_input_size = 0;
-    bool m_header_written = false;
-};
+void GzipCompressor::pass_on(std::span<const std::byte> bytes) {
+    m_downstream.write(bytes);
+    m_written += bytes.size();
+}
+
+void GzipCompressor::begin_member_once() {
+    if (m_member_open) return;
+    m_member_open = true;
+    m_member_offset = m_written;
+    pass_on(std::as_bytes(std::span(k_gzip_header)));
+}
+
+namespace {
 
 // ISA-L's igzip: levels 1–3, several times faster than zlib at comparable ratios. ISA-L picks
 // its code paths by CPU feature; they are meant to emit the same stream, which the tests can
@@ -119,6 +133,8 @@ private:
         }
     }
 
+    void reset_engine() override { isal_deflate_reset(&m_stream); }
+
     isal_zstream m_stream{};
     std::vector<std::uint8_t> m_level_buffer;
 };
@@ -148,6 +164,10 @@ private:
             emit(output_capacity() - m_stream.avail_out);
             if (last ? status == Z_STREAM_END : m_stream.avail_out != 0) return;
         }
+    }
+
+    void reset_engine() override {
+        if (deflateReset(&m_stream) != Z_OK) throw Error("gzip: zlib deflateReset failed");
     }
 
     z_stream m_stream{};
@@ -207,14 +227,24 @@ private:
 
 }  // namespace
 
+std::unique_ptr<GzipCompressor> make_gzip_compressor(std::optional<int> level, ByteSink& downstream) {
+    if (!level) return std::make_unique<IsalGzipCompressor>(downstream, k_default_isal_level);
+    if (*level >= 1 && *level <= ISAL_DEF_MAX_LEVEL) return std::make_unique<IsalGzipCompressor>(downstream, *level);
+    return std::make_unique<ZlibGzipCompressor>(downstream, *level);
+}
+
+std::string gzip_engine_name(std::optional<int> level) {
+    const int effective = level.value_or(k_default_isal_level);
+    if (effective >= 1 && effective <= ISAL_DEF_MAX_LEVEL)
+        return "isa-l " + std::to_string(ISAL_MAJOR_VERSION) + "." + std::to_string(ISAL_MINOR_VERSION) + "." +
+               std::to_string(ISAL_PATCH_VERSION) + " level " + std::to_string(effective);
+    return std::string("zlib ") + ZLIB_VERSION + " level " + std::to_string(effective);
+}
+
 std::unique_ptr<Compressor> make_compressor(Compression compression, std::optional<int> level,
                                             unsigned zstd_workers, ByteSink& downstream) {
     switch (compression) {
-    case Compression::gzip:
-        if (!level) return std::make_unique<IsalGzipCompressor>(downstream, k_default_isal_level);
-        if (*level >= 1 && *level <= ISAL_DEF_MAX_LEVEL)
-            return std::make_unique<IsalGzipCompressor>(downstream, *level);
-        return std::make_unique<ZlibGzipCompressor>(downstream, *level);
+    case Compression::gzip: return make_gzip_compressor(level, downstream);
     case Compression::zstd:
         return std::make_unique<ZstdCompressor>(downstream, level.value_or(ZSTD_CLEVEL_DEFAULT), zstd_workers);
     case Compression::uncompressed:

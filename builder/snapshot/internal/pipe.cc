@@ -26,6 +26,18 @@ void Pipe::write(std::span<const std::byte> bytes) {
     }
 }
 
+void Pipe::then(std::function<void()> action) {
+    Chunk chunk = std::exchange(m_current, {});
+    chunk.action = std::move(action);
+    ship(std::move(chunk));
+}
+
+void Pipe::deliver(Chunk& chunk) {
+    if (chunk.size > 0) m_downstream.write(std::span<const std::byte>(chunk.bytes.data(), chunk.size));
+    if (chunk.action) std::exchange(chunk.action, {})();
+    chunk.size = 0;
+}
+
 void Pipe::finish() {
     if (m_current.size > 0) ship(std::exchange(m_current, {}));
     if (!m_worker.joinable()) return;
@@ -57,9 +69,8 @@ Pipe::Chunk Pipe::take_free_chunk() {
 
 void Pipe::ship(Chunk chunk) {
     if (!m_worker.joinable()) {
-        m_downstream.write(std::span<const std::byte>(chunk.bytes.data(), chunk.size));
-        chunk.size = 0;
-        m_free.push_back(std::move(chunk));
+        deliver(chunk);
+        if (!chunk.bytes.empty()) m_free.push_back(std::move(chunk));
         return;
     }
     {
@@ -80,7 +91,7 @@ void Pipe::run_worker() {
             m_full.pop_front();
         }
         try {
-            m_downstream.write(std::span<const std::byte>(chunk.bytes.data(), chunk.size));
+            deliver(chunk);
         } catch (...) {
             // Handed to the producer, which rethrows it on its thread.
             {
@@ -91,7 +102,7 @@ void Pipe::run_worker() {
             m_changed.notify_all();
             return;
         }
-        chunk.size = 0;
+        if (chunk.bytes.empty()) continue;  // an action's carrier, not one of the chunks in flight
         {
             std::lock_guard lock(m_mutex);
             m_free.push_back(std::move(chunk));

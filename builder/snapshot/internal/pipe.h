@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -38,14 +39,23 @@ public:
     void write(std::span<const std::byte> bytes) override;
     using ByteSink::write;
 
+    // Hands on what was written so far (a short chunk, if need be), then runs `action` on the
+    // thread that writes downstream, after those bytes and before any written later. Chunking
+    // starts afresh after it. What `action` throws is handled as downstream's exceptions are.
+    void then(std::function<void()> action);
+
     // Writes the last partial chunk and waits until downstream has been given everything.
     void finish();
 
 private:
     struct Chunk {
-        std::vector<std::byte> bytes;
+        std::vector<std::byte> bytes;  // empty for a chunk that only carries an action
         std::size_t size = 0;
+        std::function<void()> action;  // run after the bytes are written
     };
+
+    // Writes the chunk's bytes and runs its action.
+    void deliver(Chunk& chunk);
 
     Chunk take_free_chunk();
     void ship(Chunk chunk);

@@ -125,6 +125,13 @@ void TarStream::check(int status, const LayerEntry* entry, const char* what) {
     throw Error("layer tar: " + detail);
 }
 
+TarTime tar_time(const LayerEntry& entry, std::optional<std::int64_t> mtime_clamp) {
+    const std::int64_t seconds = entry.mtime_seconds;
+    const long nanoseconds = entry.mtime_nanoseconds;
+    if (mtime_clamp && (seconds > *mtime_clamp || (seconds == *mtime_clamp && nanoseconds > 0))) return {*mtime_clamp, 0};
+    return {seconds, nanoseconds};
+}
+
 void TarStream::add(const LayerEntry& entry) {
     archive_entry_clear(m_entry);
     const std::string name = entry.type == EntryType::directory ? entry.path + "/" : entry.path;
@@ -133,13 +140,8 @@ void TarStream::add(const LayerEntry& entry) {
     archive_entry_set_perm(m_entry, entry.mode & 07777);
     archive_entry_set_uid(m_entry, entry.uid);
     archive_entry_set_gid(m_entry, entry.gid);
-    std::int64_t seconds = entry.mtime_seconds;
-    long nanoseconds = entry.mtime_nanoseconds;
-    if (m_mtime_clamp && (seconds > *m_mtime_clamp || (seconds == *m_mtime_clamp && nanoseconds > 0))) {
-        seconds = *m_mtime_clamp;
-        nanoseconds = 0;
-    }
-    archive_entry_set_mtime(m_entry, seconds, nanoseconds);
+    const TarTime mtime = tar_time(entry, m_mtime_clamp);
+    archive_entry_set_mtime(m_entry, mtime.seconds, mtime.nanoseconds);
     switch (entry.type) {
     case EntryType::file: archive_entry_set_size(m_entry, static_cast<la_int64_t>(entry.size)); break;
     case EntryType::symlink: archive_entry_copy_symlink(m_entry, entry.link_target.c_str()); break;

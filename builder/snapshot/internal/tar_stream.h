@@ -18,6 +18,13 @@ struct archive_entry;
 
 namespace cbuild::builder::internal {
 
+// The mtime an entry's header carries: its own, or `mtime_clamp` when that is earlier.
+struct TarTime {
+    std::int64_t seconds = 0;
+    long nanoseconds = 0;
+};
+TarTime tar_time(const LayerEntry& entry, std::optional<std::int64_t> mtime_clamp);
+
 // Writes entries to `out` in the order given; `mtime_clamp` replaces every later mtime. Lives on
 // one thread: while it exists, that thread's character-set locale is C.UTF-8, so libarchive
 // encodes paths the same way whatever the process locale is.

@@ -35,12 +35,14 @@ Digest content_digest(const LayerEntry& entry, cache::FileHashIndex& hashes) {
 
 // One file's line in a key: everything that ends up in the layer except its mtime. Fields are
 // tab-separated and the path comes first, so lines sort by path and two lines are equal only
-// when every field is.
-std::string file_line(const LayerEntry& entry, cache::FileHashIndex& hashes) {
+// when every field is. A regular file's content digest is kept in the entry for the layer
+// writer.
+std::string file_line(LayerEntry& entry, cache::FileHashIndex& hashes) {
     std::string line = entry.path + "\t" + type_name(entry.type) + "\t" + std::to_string(entry.mode) + "\t" +
                        std::to_string(entry.uid) + ":" + std::to_string(entry.gid);
     if (entry.type == EntryType::file) {
-        line += "\t" + std::to_string(entry.size) + "\t" + content_digest(entry, hashes).to_string();
+        entry.content.digest = content_digest(entry, hashes);
+        line += "\t" + std::to_string(entry.size) + "\t" + entry.content.digest->to_string();
     } else if (entry.type == EntryType::symlink || entry.type == EntryType::hardlink) {
         line += "\t" + entry.link_target;
     } else if (entry.type == EntryType::char_device || entry.type == EntryType::block_device) {
@@ -79,10 +81,10 @@ Digest image_key(const registry::Descriptor& manifest, const Platform& platform)
 }
 
 StepKey copy_key(const Digest& parent, const std::string& instruction_text, const std::string& working_dir,
-                 const std::vector<LayerEntry>& entries, cache::FileHashIndex& hashes) {
+                 std::vector<LayerEntry>& entries, cache::FileHashIndex& hashes) {
     std::vector<std::string> files;
     files.reserve(entries.size());
-    for (const LayerEntry& entry : entries) files.push_back(file_line(entry, hashes));
+    for (LayerEntry& entry : entries) files.push_back(file_line(entry, hashes));
     std::sort(files.begin(), files.end());
     Sha256 content;
     for (const std::string& line : files) {

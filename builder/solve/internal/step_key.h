@@ -32,9 +32,10 @@ Digest scratch_key(const Platform& platform);
 Digest image_key(const registry::Descriptor& manifest, const Platform& platform);
 
 // COPY/ADD: the parent key, the instruction as BuildKit's history prints it (sources, dest,
-// flags), the working directory, and the content of every entry the copy makes.
+// flags), the working directory, and the content of every entry the copy makes. Sets each
+// regular file's content.digest to the digest the key used.
 StepKey copy_key(const Digest& parent, const std::string& instruction_text, const std::string& working_dir,
-                 const std::vector<LayerEntry>& entries, cache::FileHashIndex& hashes);
+                 std::vector<LayerEntry>& entries, cache::FileHashIndex& hashes);
 
 // RUN: the parent key, argv, the environment the process gets (proxy variables and secrets
 // excluded), user, working directory, network and security, and one line per mount (type,
