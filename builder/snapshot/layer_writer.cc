@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <isa-l/crc.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <new>
 #include <map>
 #include <memory>
 #include <thread>
@@ -65,31 +67,26 @@ constexpr unsigned k_prefetch_threads = 8;
 
 namespace {
 
-// The donor's blob, mapped read-only, and its members by fingerprint. Empty (finds nothing)
-// when there is no donor, it was compressed by another engine, or its blob cannot be mapped:
-// the layer is then compressed in full, as without one.
+// The donor's blob and its members by fingerprint. Empty (finds nothing) when there is no donor,
+// it was compressed by another engine, or its blob cannot be opened: the layer is then
+// compressed in full, as without one. Members are read through a window of fixed size, so
+// memory does not grow with them.
 class DonorMembers {
 public:
     DonorMembers(const LayerDonor* donor, const std::string& engine) {
         if (donor == nullptr || donor->members.engine != engine || donor->members.members.empty()) return;
-        const UniqueFd fd(::open(donor->blob.c_str(), O_RDONLY | O_CLOEXEC));
+        UniqueFd fd(::open(donor->blob.c_str(), O_RDONLY | O_CLOEXEC));
         struct stat status {};
         if (!fd || ::fstat(fd.get(), &status) != 0) return;
         const LayerMember& last = donor->members.members.back();
         if (static_cast<std::uint64_t>(status.st_size) != last.offset + last.size) return;
-        void* mapped = ::mmap(nullptr, static_cast<std::size_t>(status.st_size), PROT_READ, MAP_PRIVATE, fd.get(), 0);
-        if (mapped == MAP_FAILED) return;
-        ::madvise(mapped, static_cast<std::size_t>(status.st_size), MADV_SEQUENTIAL);  // a hint
-        m_data = static_cast<const std::byte*>(mapped);
-        m_size = static_cast<std::size_t>(status.st_size);
+        m_path = donor->blob.string();
+        m_fd = std::move(fd);
+        m_buffer.reset(static_cast<std::byte*>(std::aligned_alloc(k_alignment, k_window)));
+        if (!m_buffer) throw std::bad_alloc();
         for (const LayerMember& member : donor->members.members)
             if (member.fingerprint) m_by_fingerprint.emplace(member.fingerprint->to_string(), &member);
     }
-    ~DonorMembers() {
-        if (m_data != nullptr) ::munmap(const_cast<std::byte*>(m_data), m_size);
-    }
-    DonorMembers(const DonorMembers&) = delete;
-    DonorMembers& operator=(const DonorMembers&) = delete;
 
     const LayerMember* find(const std::optional<Digest>& fingerprint) const {
         if (!fingerprint) return nullptr;
@@ -97,13 +94,32 @@ public:
         return it == m_by_fingerprint.end() ? nullptr : it->second;
     }
 
-    std::span<const std::byte> bytes(const LayerMember& member) const {
-        return {m_data + member.offset, static_cast<std::size_t>(member.size)};
+    // Writes the member's bytes to `to`, reading the blob a window at a time. Throws IoError.
+    void copy(const LayerMember& member, ByteSink& to) {
+        std::uint64_t position = member.offset;
+        const std::uint64_t end = member.offset + member.size;
+        while (position < end) {
+            const std::uint64_t window_start = position / k_alignment * k_alignment;
+            const ssize_t got = ::pread(m_fd.get(), m_buffer.get(), k_window, static_cast<off_t>(window_start));
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) throw IoError(m_path, "read", errno);
+            const std::uint64_t window_end = window_start + static_cast<std::uint64_t>(got);
+            if (window_end <= position) throw IoError(m_path, "read", EIO);  // the blob shrank
+            const std::uint64_t stop = std::min(end, window_end);
+            to.write(std::span<const std::byte>(m_buffer.get() + (position - window_start), stop - position));
+            position = stop;
+        }
     }
 
 private:
-    const std::byte* m_data = nullptr;
-    std::size_t m_size = 0;
+    static constexpr std::size_t k_alignment = 4096;
+    static constexpr std::size_t k_window = std::size_t{4} << 20;
+    struct Free {
+        void operator()(std::byte* bytes) const { std::free(bytes); }
+    };
+    std::string m_path;
+    UniqueFd m_fd;
+    std::unique_ptr<std::byte, Free> m_buffer;
     std::map<std::string, const LayerMember*> m_by_fingerprint;
 };
 
@@ -150,6 +166,10 @@ LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> 
     const bool compressed = options.compression != Compression::uncompressed;
     const bool gzip = options.compression == Compression::gzip;
 
+    // Before the pipeline: the compressor's worker reads from it until the pipeline stops.
+    const std::string engine = gzip ? internal::gzip_engine_name(options.level) : "";
+    DonorMembers donor_members(gzip ? donor : nullptr, engine);
+
     // tar + diff_id (this thread) → compress (a worker) → digest + `out` (another worker): the
     // three run side by side. zstd compresses on workers of its own, so it is fed from this
     // thread (through a Pipe all the same, which fixes how its input is split). Declared from
@@ -176,8 +196,6 @@ LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> 
 
     internal::TarStream stream(tar, options.source_date_epoch);
     internal::Prefetcher prefetcher(ordered, k_prefetch_threads);
-    const std::string engine = gzip ? internal::gzip_engine_name(options.level) : "";
-    const DonorMembers donor_members(gzip ? donor : nullptr, engine);
     std::vector<internal::PlannedMember> plan;
     if (gzip) plan = internal::plan_members(ordered, options.source_date_epoch);
     else plan.push_back({0, ordered.size(), std::nullopt});
@@ -197,11 +215,11 @@ LayerDigests write_layer(std::vector<LayerEntry> entries, std::vector<Whiteout> 
         if (!router.holds(*reusable))
             throw DonorMismatch("layer entries `" + ordered[member.begin].path + "` to `" + ordered[member.end - 1].path +
                                 "` do not hold the bytes of the previous layer's member with the same fingerprint");
-        const std::span<const std::byte> bytes = donor_members.bytes(*reusable);
-        to_compressor->then([gzip_compressor, bytes, crc = reusable->crc32, size = reusable->tar_size] {
-            gzip_compressor->append_member(bytes, crc, size);
+        to_compressor->then([gzip_compressor, &donor_members, reusable] {
+            gzip_compressor->append_member(reusable->size, reusable->crc32, reusable->tar_size,
+                                           [&](ByteSink& to) { donor_members.copy(*reusable, to); });
         });
-        reused_bytes += bytes.size();
+        reused_bytes += reusable->size;
     }
     router.begin(nullptr);
     stream.finish();

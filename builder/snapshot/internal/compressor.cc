@@ -68,10 +68,21 @@ void GzipCompressor::end_member() {
     reset_engine();
 }
 
-void GzipCompressor::append_member(std::span<const std::byte> member, std::uint32_t crc32, std::uint64_t tar_size) {
+void GzipCompressor::append_member(std::uint64_t size, std::uint32_t crc32, std::uint64_t tar_size,
+                                   const std::function<void(ByteSink&)>& copy) {
     end_member();
-    m_members.push_back(GzipMember{.offset = m_written, .size = member.size(), .tar_size = tar_size, .crc32 = crc32});
-    pass_on(member);
+    const std::uint64_t offset = m_written;
+    struct Forward final : ByteSink {
+        GzipCompressor& to;
+        explicit Forward(GzipCompressor& compressor) : to(compressor) {}
+        void write(std::span<const std::byte> bytes) override { to.pass_on(bytes); }
+        using ByteSink::write;
+    } forward(*this);
+    copy(forward);
+    if (m_written - offset != size)
+        throw Error("gzip: a copied member has " + std::to_string(m_written - offset) + " bytes, expected " +
+                    std::to_string(size));
+    m_members.push_back(GzipMember{.offset = offset, .size = size, .tar_size = tar_size, .crc32 = crc32});
 }
 
 void GzipCompressor::finish() {

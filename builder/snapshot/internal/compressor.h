@@ -2,6 +2,7 @@
 // Streaming compressors for layer blobs: gzip (ISA-L igzip or zlib, by level) and zstd.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -45,9 +46,11 @@ public:
     // none.
     void end_member();
 
-    // Ends the current member, then writes `member`, a whole gzip member made earlier whose
-    // trailer says `crc32` and whose content is `tar_size` bytes, as the next one.
-    void append_member(std::span<const std::byte> member, std::uint32_t crc32, std::uint64_t tar_size);
+    // Ends the current member, then has `copy` write a whole gzip member made earlier as the
+    // next one: `size` bytes whose trailer says `crc32` over `tar_size` bytes. Throws
+    // cbuild::Error when `copy` writes another number of bytes.
+    void append_member(std::uint64_t size, std::uint32_t crc32, std::uint64_t tar_size,
+                       const std::function<void(ByteSink&)>& copy);
 
     // Ends the last member (an empty stream gets one empty member).
     void finish() override;
