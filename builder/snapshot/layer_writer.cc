@@ -3,15 +3,15 @@
 #include <fcntl.h>
 #include <isa-l/crc.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
-#include <new>
 #include <map>
 #include <memory>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "builder/snapshot/internal/compressor.h"
 #include "builder/snapshot/internal/layer_order.h"
@@ -82,8 +82,7 @@ public:
         if (static_cast<std::uint64_t>(status.st_size) != last.offset + last.size) return;
         m_path = donor->blob.string();
         m_fd = std::move(fd);
-        m_buffer.reset(static_cast<std::byte*>(std::aligned_alloc(k_alignment, k_window)));
-        if (!m_buffer) throw std::bad_alloc();
+        m_buffer.resize(k_window);
         for (const LayerMember& member : donor->members.members)
             if (member.fingerprint) m_by_fingerprint.emplace(member.fingerprint->to_string(), &member);
     }
@@ -99,27 +98,21 @@ public:
         std::uint64_t position = member.offset;
         const std::uint64_t end = member.offset + member.size;
         while (position < end) {
-            const std::uint64_t window_start = position / k_alignment * k_alignment;
-            const ssize_t got = ::pread(m_fd.get(), m_buffer.get(), k_window, static_cast<off_t>(window_start));
+            const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(k_window, end - position));
+            const ssize_t got = ::pread(m_fd.get(), m_buffer.data(), want, static_cast<off_t>(position));
             if (got < 0 && errno == EINTR) continue;
             if (got < 0) throw IoError(m_path, "read", errno);
-            const std::uint64_t window_end = window_start + static_cast<std::uint64_t>(got);
-            if (window_end <= position) throw IoError(m_path, "read", EIO);  // the blob shrank
-            const std::uint64_t stop = std::min(end, window_end);
-            to.write(std::span<const std::byte>(m_buffer.get() + (position - window_start), stop - position));
-            position = stop;
+            if (got == 0) throw IoError(m_path, "read", EIO);  // the blob shrank under us
+            to.write(std::span<const std::byte>(m_buffer.data(), static_cast<std::size_t>(got)));
+            position += static_cast<std::uint64_t>(got);
         }
     }
 
 private:
-    static constexpr std::size_t k_alignment = 4096;
-    static constexpr std::size_t k_window = std::size_t{4} << 20;
-    struct Free {
-        void operator()(std::byte* bytes) const { std::free(bytes); }
-    };
+    static constexpr std::size_t k_window = std::size_t{1} << 20;
     std::string m_path;
     UniqueFd m_fd;
-    std::unique_ptr<std::byte, Free> m_buffer;
+    std::vector<std::byte> m_buffer;
     std::map<std::string, const LayerMember*> m_by_fingerprint;
 };
 
