@@ -249,7 +249,7 @@ std::optional<std::string> ContentStore::read_blob(const Digest& digest,
 Digest ContentStore::put_blob(std::string_view bytes) {
     const Digest digest = sha256_of(bytes);
     if (has(digest)) return digest;
-    BlobWriter writer = begin_blob();
+    BlobWriter writer = begin_blob(BlobHashing::by_caller);
     writer.write(bytes);
     return writer.commit(digest, bytes.size());
 }

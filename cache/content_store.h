@@ -67,8 +67,9 @@ struct TagEntry {
 // digest), so that commit() takes its digest instead of hashing every byte a second time.
 enum class BlobHashing { by_writer, by_caller };
 
-// A blob being streamed into the store, hashed and counted as it is written. Nothing becomes
-// visible under blobs/ until commit() has verified it. Move-only; not thread-safe.
+// A blob being streamed into the store, counted (and, BlobHashing::by_writer, hashed) as it is
+// written. Nothing becomes visible under blobs/ until commit() has verified it. Move-only; not
+// thread-safe.
 class BlobWriter final : public ByteSink {
 public:
     BlobWriter(BlobWriter&& other) noexcept;

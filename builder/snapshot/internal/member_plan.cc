@@ -51,12 +51,13 @@ bool describe(Sha256& hash, const LayerEntry& entry, std::optional<std::int64_t>
         add_field(hash, value);
     }
     if (entry.type != EntryType::file) return true;
-    if (entry.content.bytes) {
+    // The cache key's digest when there is one: in-memory content was hashed there already.
+    if (entry.content.digest) {
+        add_field(hash, entry.content.digest->to_string());
+    } else if (entry.content.bytes) {
         add_field(hash, sha256_of(*entry.content.bytes).to_string());
     } else if (entry.size == 0) {
         add_field(hash, "empty");
-    } else if (entry.content.digest) {
-        add_field(hash, entry.content.digest->to_string());
     } else {
         return false;
     }
